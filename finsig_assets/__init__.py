@@ -1,0 +1,1 @@
+"""finsig: S&P 500 minute candles and financial news as a Dagster asset graph."""

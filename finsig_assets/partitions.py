@@ -1,0 +1,40 @@
+"""The trading-day partitions every asset shares (DESIGN.md contract).
+
+Dagster 1.13's ``DailyPartitionsDefinition(exclusions=...)`` removes weekends (cron) and the
+weekday holidays and special closures that exchange_calendars knows, so the keys are exactly
+the XNYS sessions. A weekday cron schedule could not express this: Friday's partition would
+wait for Monday, and Good Friday would be a partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from finsig_assets import settings
+from finsig_assets.trading_calendar import _session_dates
+
+
+def build_trading_day_partitions(start: str | None = None) -> dg.DailyPartitionsDefinition:
+    start_date = dt.date.fromisoformat(start or settings.partitions_start())
+    sessions = set(_session_dates())
+    last = max(sessions)
+    weekday_closures = [
+        dt.datetime(d.year, d.month, d.day)
+        for d in pd.bdate_range(start_date, last).date
+        if d not in sessions
+    ]
+    first = min(d for d in sessions if d >= start_date)
+    return dg.DailyPartitionsDefinition(
+        start_date=first.isoformat(),
+        end_date=(last + dt.timedelta(days=1)).isoformat(),
+        timezone="America/New_York",
+        # The session in progress is a partition too: its window fills up as data lands.
+        end_offset=1,
+        exclusions=["0 0 * * 6", "0 0 * * 0", *weekday_closures],
+    )
+
+
+trading_day_partitions = build_trading_day_partitions()
