@@ -35,6 +35,16 @@ def _session_dates() -> tuple[dt.date, ...]:
     return tuple(ts.date() for ts in xnys().sessions)
 
 
+@lru_cache(maxsize=1)
+def _session_array() -> np.ndarray:
+    return np.array(_session_dates(), dtype="datetime64[D]")
+
+
+@lru_cache(maxsize=1)
+def _session_set() -> frozenset[dt.date]:
+    return frozenset(_session_dates())
+
+
 def sessions_between(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
     """XNYS sessions in ``[start, end]`` (inclusive)."""
     start_d, end_d = _as_date(start), _as_date(end)
@@ -42,14 +52,14 @@ def sessions_between(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
 
 
 def is_session(day: dt.date | str) -> bool:
-    return _as_date(day) in set(_session_dates())
+    return _as_date(day) in _session_set()
 
 
 def previous_session(day: dt.date | str) -> dt.date:
     """The session before ``day`` (``day`` itself need not be a session)."""
     d = _as_date(day)
     dates = _session_dates()
-    idx = int(np.searchsorted(np.array(dates, dtype="datetime64[D]"), np.datetime64(d), side="left"))
+    idx = int(np.searchsorted(_session_array(), np.datetime64(d), side="left"))
     if idx == 0:
         raise ValueError(f"{d} is at or before the first session the calendar knows ({dates[0]})")
     return dates[idx - 1]
@@ -58,7 +68,7 @@ def previous_session(day: dt.date | str) -> dt.date:
 def next_session(day: dt.date | str) -> dt.date:
     d = _as_date(day)
     dates = _session_dates()
-    idx = int(np.searchsorted(np.array(dates, dtype="datetime64[D]"), np.datetime64(d), side="right"))
+    idx = int(np.searchsorted(_session_array(), np.datetime64(d), side="right"))
     if idx >= len(dates):
         raise ValueError(f"{d} is at or after the last session the calendar knows ({dates[-1]})")
     return dates[idx]
@@ -115,9 +125,9 @@ def session_frame() -> pl.DataFrame:
     opens = cal.schedule["open"].reindex(sessions)
     closes = cal.schedule["close"].reindex(sessions)
     dates = [ts.date() for ts in sessions]
-    starts = [cutoff_utc(previous_session(d)) if i else cutoff_utc(d - dt.timedelta(days=1)) for i, d in enumerate(dates)]
-    # The first session's window has no previous session to hang on; use the evening before.
     ends = [cutoff_utc(d) for d in dates]
+    # The first session's window has no previous session to hang on; use the evening before.
+    starts = [cutoff_utc(dates[0] - dt.timedelta(days=1)), *ends[:-1]]
     regular_close = pd.Timestamp("16:00").time()
     return pl.DataFrame(
         {

@@ -1,0 +1,46 @@
+"""Writes the Dagster instance config that finsig relies on.
+
+The pools are why this matters: ``duckdb_writer`` (limit 1) makes overlapping runs — a
+backfill and a sensor run, or two backfills — queue for the single DuckDB writer instead of
+racing for its file lock, and ``gpu`` (limit 1) keeps two runs from loading FinBERT onto one
+GPU at once. The warehouse's own lock retries are the second line of defence.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from finsig_assets import settings
+
+INSTANCE_YAML = """\
+# Written by `finsig init-instance`; edit freely, it is not overwritten unless --force.
+concurrency:
+  pools:
+    granularity: op
+    default_limit: 1          # duckdb_writer and gpu: one step at a time across all runs
+  runs:
+    max_concurrent_runs: 4
+run_monitoring:
+  enabled: true
+telemetry:
+  enabled: false
+"""
+
+
+def write_instance_config(dagster_home: Path, force: bool = False) -> Path:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    path = dagster_home / "dagster.yaml"
+    if force or not path.exists():
+        path.write_text(INSTANCE_YAML)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="finsig init-instance", description=__doc__.splitlines()[0])
+    parser.add_argument("--dagster-home", type=Path, default=settings.dagster_home())
+    parser.add_argument("--force", action="store_true", help="overwrite an existing dagster.yaml")
+    args = parser.parse_args(argv)
+    path = write_instance_config(args.dagster_home, args.force)
+    print(f"Dagster instance config: {path}")
+    return 0

@@ -1,0 +1,215 @@
+"""``silver/market_bars``: typed, deduplicated, sorted real M1 bars with session context.
+
+One row per ``(instrument, ts)`` for every bar that landed in ``bronze.market_candles`` inside
+the partition range's ownership window, and nothing else: bars are **never forward-filled**,
+so a closure or a data gap stays a gap (visible in ``gap_minutes``), and the row count equals
+the number of distinct bronze bars.
+
+Columns added to the bronze prices (all computed vectorised in polars):
+
+- ``trade_date``: the session whose ownership window ``[17:00 NY prev session, 17:00 NY)``
+  holds ``ts`` (looked up in :func:`finsig_assets.trading_calendar.session_frame`).
+- ``is_rth``: the bar opens in ``[rth_open, rth_close)`` of that session: 09:30-16:00 New York,
+  13:00 on early closes (exchange_calendars knows them). Overnight and pre-market bars in the
+  same window are not RTH.
+- ``minutes_to_close``: ``rth_close(trade_date) - ts`` in minutes; negative after the close
+  (a 16:30 bar belongs to D because D's window ends at 17:00).
+- ``gap_minutes``: minutes since the previous bar of the instrument over its *continuous*
+  sequence (no reset per session or partition). The first bar of a run's window is measured
+  from the last bronze bar before the window, fetched with a small aggregate query (bounded to
+  a few weeks first, the whole table only for an instrument with nothing in that span), so a
+  day-by-day materialization gives the same rows as one range. NULL only for the very first
+  bar of the instrument ever.
+
+Defensive dedupe: bronze already keeps one row per ``(instrument, ts)``; if it ever holds
+more, the copy ingested last wins (ties: the larger ``source_file``, then ``source_line``).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the asset function's type hints.
+
+import datetime as dt
+import time
+
+import dagster as dg
+import polars as pl
+
+from finsig_assets.materialization_metadata import standard_metadata
+from finsig_assets.partition_scope import PartitionScope, scope_of
+from finsig_assets.partitions import trading_day_partitions
+from finsig_assets.trading_calendar import session_frame
+from finsig_assets.warehouse import DuckDBWarehouse
+
+TABLE = "silver.market_bars"
+BRONZE_KEY = dg.AssetKey(["bronze", "market_candles"])
+LARGE_GAP_MINUTES = 5.0
+# How far back the cheap "last bar before the window" query looks before falling back to a
+# scan of everything earlier (only needed after a gap longer than this, or for the first bar).
+PREVIOUS_BAR_LOOKBACK = dt.timedelta(days=21)
+
+OUTPUT_COLUMNS = [
+    "instrument",
+    "ts",
+    "trade_date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "is_rth",
+    "minutes_to_close",
+    "gap_minutes",
+]
+
+_READ_WINDOW_SQL = """
+SELECT instrument, ts, open, high, low, close, volume, ingested_at, source_file, source_line
+FROM bronze.market_candles
+WHERE ts >= $start AND ts < $end
+"""
+
+_READ_PREVIOUS_SQL = """
+SELECT instrument, max(ts) AS previous_ts
+FROM bronze.market_candles
+WHERE ts < $start AND ts >= $floor
+GROUP BY instrument
+"""
+
+_READ_PREVIOUS_UNBOUNDED_SQL = """
+SELECT instrument, max(ts) AS previous_ts
+FROM bronze.market_candles
+WHERE ts < $start AND list_contains($instruments, instrument)
+GROUP BY instrument
+"""
+
+
+def read_bronze(warehouse: DuckDBWarehouse, scope: PartitionScope) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The bronze bars in the scope's window, and each instrument's last bar before it.
+
+    One short connection, closed before any computing.
+    """
+    start, end = scope.window.start, scope.window.end
+    with warehouse.connection() as conn:
+        bars = conn.sql(_READ_WINDOW_SQL, params={"start": start, "end": end}).pl()
+        previous = conn.sql(
+            _READ_PREVIOUS_SQL, params={"start": start, "floor": start - PREVIOUS_BAR_LOOKBACK}
+        ).pl()
+        missing = sorted(set(bars["instrument"].unique().to_list()) - set(previous["instrument"].to_list()))
+        if missing:
+            older = conn.sql(_READ_PREVIOUS_UNBOUNDED_SQL, params={"start": start, "instruments": missing}).pl()
+            previous = pl.concat([previous, older], how="vertical_relaxed")
+    return bars, previous
+
+
+def dedupe_bars(bars: pl.DataFrame) -> pl.DataFrame:
+    """One row per (instrument, ts), sorted by it; the last-ingested copy wins."""
+    bars = bars.sort("instrument", "ts")
+    dup = pl.struct("instrument", "ts").is_duplicated()
+    if not bars.select(dup.any()).item():
+        return bars
+    return bars.sort(
+        ["instrument", "ts", "ingested_at", "source_file", "source_line"],
+        descending=[False, False, True, True, True],
+        nulls_last=True,
+    ).unique(subset=["instrument", "ts"], keep="first", maintain_order=True)
+
+
+def build_market_bars(bars: pl.DataFrame, previous: pl.DataFrame, scope: PartitionScope) -> pl.DataFrame:
+    """The silver rows for ``scope`` from its bronze bars and each instrument's previous bar."""
+    bars = dedupe_bars(bars)
+    sessions = session_frame().filter(
+        pl.col("trade_date").is_between(scope.first, scope.last)
+    )
+    # Windows tile time, so the session holding ts is the last one starting at or before it.
+    idx = (sessions["window_start"].search_sorted(bars["ts"], side="right").cast(pl.Int64) - 1).clip(lower_bound=0)
+    in_session = sessions.select(pl.col("trade_date", "rth_open", "rth_close", "window_end").gather(idx))
+    previous = previous.select(
+        pl.col("instrument"), pl.col("previous_ts").cast(pl.Datetime("us", "UTC"))
+    ).unique("instrument", keep="first")
+
+    out = (
+        pl.concat([bars, in_session], how="horizontal")
+        .join(previous, on="instrument", how="left", maintain_order="left")
+        .with_columns(
+            prev_ts=pl.when(pl.col("instrument") == pl.col("instrument").shift(1))
+            .then(pl.col("ts").shift(1))
+            .otherwise(pl.col("previous_ts"))
+        )
+        .select(
+            pl.col("instrument"),
+            pl.col("ts").cast(pl.Datetime("us", "UTC")),
+            pl.col("trade_date"),
+            pl.col("open", "high", "low", "close").cast(pl.Float64),
+            pl.col("volume").cast(pl.Int64),
+            ((pl.col("ts") >= pl.col("rth_open")) & (pl.col("ts") < pl.col("rth_close"))).alias("is_rth"),
+            ((pl.col("rth_close") - pl.col("ts")).dt.total_microseconds() / 60e6).alias("minutes_to_close"),
+            ((pl.col("ts") - pl.col("prev_ts")).dt.total_microseconds() / 60e6).alias("gap_minutes"),
+            pl.col("window_end"),
+        )
+    )
+    stray = out.filter(pl.col("ts") >= pl.col("window_end"))
+    if stray.height:  # cannot happen for rows read from the window; guards the lookup above
+        raise ValueError(f"{stray.height} bars fall outside the sessions {scope.label}: {stray.head(3)}")
+    return out.select(OUTPUT_COLUMNS)
+
+
+def summarize(frame: pl.DataFrame) -> dict[str, object]:
+    if frame.height == 0:
+        return {
+            "rows": 0,
+            "rth_rows": 0,
+            "sessions_covered": 0,
+            "instruments": 0,
+            "max_gap_minutes": "n/a",
+            "gaps_over_5_min": 0,
+            "first_ts": "n/a",
+            "last_ts": "n/a",
+        }
+    stats = frame.select(
+        rth_rows=pl.col("is_rth").sum(),
+        sessions_covered=pl.col("trade_date").n_unique(),
+        instruments=pl.col("instrument").n_unique(),
+        max_gap=pl.col("gap_minutes").max(),
+        big_gaps=(pl.col("gap_minutes") > LARGE_GAP_MINUTES).sum(),
+        first_ts=pl.col("ts").min(),
+        last_ts=pl.col("ts").max(),
+    ).row(0, named=True)
+    return {
+        "rows": frame.height,
+        "rth_rows": int(stats["rth_rows"]),
+        "sessions_covered": int(stats["sessions_covered"]),
+        "instruments": int(stats["instruments"]),
+        "max_gap_minutes": float(stats["max_gap"]) if stats["max_gap"] is not None else "n/a",
+        "gaps_over_5_min": int(stats["big_gaps"]),
+        "first_ts": stats["first_ts"].isoformat(),
+        "last_ts": stats["last_ts"].isoformat(),
+    }
+
+
+@dg.asset(
+    key_prefix="silver",
+    partitions_def=trading_day_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="duckdb_writer",
+    group_name="silver",
+    kinds={"duckdb", "polars"},
+    deps=[
+        dg.AssetDep(
+            BRONZE_KEY,
+            # The previous partition's last bar anchors gap_minutes of this one's first bar.
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1),
+        )
+    ],
+    description="Typed, deduplicated, sorted real M1 bars (never forward-filled) with is_rth, "
+    "minutes_to_close and gap_minutes over the continuous bar sequence.",
+)
+def market_bars(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    scope = scope_of(context)
+    started = time.perf_counter()
+    bars, previous = read_bronze(warehouse, scope)
+    context.log.info(f"read {bars.height:,} bronze bars for {scope.label} in {time.perf_counter() - started:.2f}s")
+    frame = build_market_bars(bars, previous, scope)
+    context.log.info(f"built {frame.height:,} silver bars in {time.perf_counter() - started:.2f}s")
+    with warehouse.transaction() as tx:
+        tx.replace(TABLE, frame, scope.first, scope.last)
+    context.log.info(f"wrote {TABLE} {scope.label} in {time.perf_counter() - started:.2f}s")
+    summary = summarize(frame)
+    return dg.MaterializeResult(metadata=standard_metadata(frame, scope.label, summary))
