@@ -27,7 +27,7 @@ demo: setup demo-data materialize summary
 
 demo-data: setup
 	$(BIN)/finsig init-instance
-	$(BIN)/finsig demo-data --first-session $(DEMO_FIRST_SESSION) --sessions $(DEMO_SESSIONS) --seed $(DEMO_SEED)
+	$(BIN)/finsig demo-data --first-session $(DEMO_FIRST_SESSION) --sessions $(DEMO_SESSIONS) --seed $(DEMO_SEED) --force
 
 # The whole graph over the demo sessions, as one single-run backfill recorded in $$DAGSTER_HOME.
 materialize: setup

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 SESSIONS_PER_YEAR = 252
-FIRST_SESSION = "2019-01-02"
+FIRST_SESSION = "2020-01-02"
 
 
 def run_one(years: float, workdir: Path) -> dict:

@@ -1,4 +1,4 @@
--- Typed, deduplicated, sorted real bars: never forward-filled.
+-- Typed, deduplicated, sorted real bars: never forward-filled (finsig_assets/silver/market_bars.py).
 CREATE SCHEMA IF NOT EXISTS silver;
 CREATE TABLE IF NOT EXISTS silver.market_bars (
     instrument       VARCHAR NOT NULL,

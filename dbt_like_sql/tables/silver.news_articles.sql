@@ -1,5 +1,6 @@
 -- One row per article_id; syndicated near-duplicates are kept but flagged so signals count
--- them once.
+-- them once. Rules (copy collapse, headline key, source family, 24 h look-back) are documented
+-- in finsig_assets/silver/news_dedup.py; ownership by available_at in news_articles.py.
 CREATE SCHEMA IF NOT EXISTS silver;
 CREATE TABLE IF NOT EXISTS silver.news_articles (
     article_id              VARCHAR NOT NULL,
@@ -8,7 +9,7 @@ CREATE TABLE IF NOT EXISTS silver.news_articles (
     body                    VARCHAR NOT NULL,
     url                     VARCHAR,
     source                  VARCHAR,
-    source_family           VARCHAR,
+    source_family           VARCHAR,              -- registrable domain, gdelt_/www./m./finance. stripped
     published_at            TIMESTAMPTZ NOT NULL,
     available_at            TIMESTAMPTZ NOT NULL, -- when the pipeline may first use it
     language                VARCHAR,

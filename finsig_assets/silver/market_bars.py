@@ -64,6 +64,7 @@ _READ_WINDOW_SQL = """
 SELECT instrument, ts, open, high, low, close, volume, ingested_at, source_file, source_line
 FROM bronze.market_candles
 WHERE ts >= $start AND ts < $end
+ORDER BY instrument, ts
 """
 
 _READ_PREVIOUS_SQL = """
@@ -100,10 +101,17 @@ def read_bronze(warehouse: DuckDBWarehouse, scope: PartitionScope) -> tuple[pl.D
 
 
 def dedupe_bars(bars: pl.DataFrame) -> pl.DataFrame:
-    """One row per (instrument, ts), sorted by it; the last-ingested copy wins."""
-    bars = bars.sort("instrument", "ts")
-    dup = pl.struct("instrument", "ts").is_duplicated()
-    if not bars.select(dup.any()).item():
+    """One row per (instrument, ts), sorted by it; the last-ingested copy wins.
+
+    The read query already sorts, so the common case is one vectorised pass that finds the
+    frame strictly increasing; only a frame that is not (duplicates, or unsorted input) pays
+    for a sort and a unique.
+    """
+    same_instrument = pl.col("instrument") == pl.col("instrument").shift(1)
+    out_of_order = (pl.col("instrument") < pl.col("instrument").shift(1)) | (
+        same_instrument & (pl.col("ts") <= pl.col("ts").shift(1))
+    )
+    if bars.height < 2 or not bars.select(out_of_order.any()).item():
         return bars
     return bars.sort(
         ["instrument", "ts", "ingested_at", "source_file", "source_line"],
@@ -121,17 +129,18 @@ def build_market_bars(bars: pl.DataFrame, previous: pl.DataFrame, scope: Partiti
     # Windows tile time, so the session holding ts is the last one starting at or before it.
     idx = (sessions["window_start"].search_sorted(bars["ts"], side="right").cast(pl.Int64) - 1).clip(lower_bound=0)
     in_session = sessions.select(pl.col("trade_date", "rth_open", "rth_close", "window_end").gather(idx))
-    previous = previous.select(
-        pl.col("instrument"), pl.col("previous_ts").cast(pl.Datetime("us", "UTC"))
-    ).unique("instrument", keep="first")
+    last_before = dict(zip(previous["instrument"], previous["previous_ts"]))
 
     out = (
         pl.concat([bars, in_session], how="horizontal")
-        .join(previous, on="instrument", how="left", maintain_order="left")
         .with_columns(
             prev_ts=pl.when(pl.col("instrument") == pl.col("instrument").shift(1))
             .then(pl.col("ts").shift(1))
-            .otherwise(pl.col("previous_ts"))
+            .otherwise(
+                pl.col("instrument").replace_strict(
+                    last_before, default=None, return_dtype=pl.Datetime("us", "UTC")
+                )
+            )
         )
         .select(
             pl.col("instrument"),

@@ -133,7 +133,12 @@ def flag_syndicated(articles: pl.DataFrame, window: dt.timedelta = SYNDICATION_W
         .sort("lookup_from")
     )
     matched = probes.join_asof(
-        firsts, left_on="lookup_from", right_on="anchor_at", by=story, strategy="forward"
+        firsts,
+        left_on="lookup_from",
+        right_on="anchor_at",
+        by=story,
+        strategy="forward",
+        check_sortedness=False,  # both sides are sorted globally on the key, hence within each story
     ).select(
         "article_id",
         pl.when(
