@@ -1,0 +1,172 @@
+-- asset: gold/market_features
+-- description: One row per silver bar: time-based log returns, realized/range volatility estimators, Wilder RSI-14, MACD 12/26/9, Bollinger 20/2, Wilder ATR-14, volume z-score, session clock.
+-- deps: silver/market_bars
+-- lookback_sessions: 3
+-- python_post: recursive_indicators
+-- config: warmup_bars=2000
+-- chunk_sessions: 125
+--
+-- How this model runs (finsig_assets/sql_models/runner.py):
+--   * Bound parameters: $window_start / $window_end (TIMESTAMPTZ, the ownership window of the
+--     partition range), $warmup_bars (INT, run config). Nothing is formatted into this text.
+--   * The SELECT returns the window's bars AND the $warmup_bars bars of each instrument before
+--     $window_start (unordered: the step sorts). The python_post step `recursive_indicators`
+--     (finsig_assets/sql_models/recursive_indicators.py) adds rsi_14, macd, macd_signal,
+--     macd_hist and atr_14 from the _close/_high/_low/_prev_close helper columns; the runner
+--     then drops the helper columns (leading underscore), keeps trade_date BETWEEN
+--     $first_date AND $last_date and replaces that range of gold.market_features.
+--   * chunk_sessions: a long range runs as consecutive chunks of 125 sessions, each with its
+--     own warm-up, so memory stays bounded (5 years: ~1.5 GB peak RSS instead of ~3.4 GB as one
+--     SELECT); this is exact for the same reason a partition computed alone is. All chunks are
+--     written in one transaction.
+--
+-- Time and leakage:
+--   * Everything runs over the instrument's continuous bar sequence ordered by ts: no reset per
+--     session, and only real bars (silver never forward-fills), so "N bars" means N real bars.
+--   * Every value on the row of the bar at ts uses only bars with ts' <= ts: ASOF joins look
+--     backwards, every window frame is "N-1 PRECEDING AND CURRENT ROW", nothing reads a later
+--     row. (The bar at ts is the minute [ts, ts+1m); its close is known at ts+1m, like any
+--     bar-level feature. Labels must start after that: see gold.training_examples.)
+--   * Rolling windows have at most 60 bars and the 60-minute return looks back 60 minutes, so
+--     with >= 61 warm-up bars they are exact; the recursions need more (see the step's
+--     docstring for why 2,000 is the default).
+--   * A rolling value is NULL until its window is full: bar_no (1-based position in the loaded
+--     sequence) >= N, or N + 1 for inputs that need the previous bar (ret_1m, ln(O/C')). The
+--     inputs are never NULL otherwise (silver prices are positive and complete), so this equals
+--     "N non-NULL values" without a COUNT window per column.
+--   * Division by zero yields NULL, never NaN/inf (DuckDB 2.0 uses IEEE semantics, so every
+--     divisor goes through NULLIF).
+--
+-- Volatility estimators (per-bar scale, not annualised; n = 30 bars; H, L, O, C the bar's
+-- high, low, open, close and C' the previous bar's close):
+--   Parkinson       s^2 = 1/(4 n ln 2) * sum ln(H/L)^2
+--   Garman-Klass    s^2 = 1/n * sum [ 0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2 ]
+--   Rogers-Satchell s^2 = 1/n * sum [ ln(H/C) ln(H/O) + ln(L/C) ln(L/O) ]
+--   Yang-Zhang      s^2 = s_o^2 + k s_c^2 + (1 - k) s_rs^2, with
+--                     s_o^2  = sample variance of the "overnight" term ln(O/C') (bar open vs
+--                              the previous bar's close),
+--                     s_c^2  = sample variance of the open-to-close term ln(C/O),
+--                     s_rs^2 = the Rogers-Satchell mean above,
+--                     k      = 0.34 / (1.34 + (n + 1) / (n - 1)).
+--   Each column is the square root s (GREATEST(., 0) guards rounding below zero).
+
+WITH
+warmup_start AS (
+    -- The ts of the $warmup_bars-th bar before the window, per instrument. max(ts, n) keeps
+    -- the n largest values with a heap (no sort of the history). An instrument with no
+    -- earlier bar has no row here and starts at $window_start.
+    SELECT instrument, list_min(max(ts, greatest($warmup_bars, 1))) AS load_from
+    FROM silver.market_bars
+    WHERE ts < $window_start AND $warmup_bars > 0
+    GROUP BY instrument
+),
+
+-- MATERIALIZED: bars and closes are read several times (joins below); computing them once
+-- and keeping the ASOF joins on the narrow closes relation is what keeps this fast.
+bars AS MATERIALIZED (
+    SELECT b.instrument, b.ts, b.trade_date, b.open, b.high, b.low, b.close, b.volume,
+           b.minutes_to_close
+    FROM silver.market_bars AS b
+    LEFT JOIN warmup_start AS w USING (instrument)
+    WHERE b.ts < $window_end
+      AND b.ts >= coalesce(w.load_from, $window_start)
+),
+
+closes AS MATERIALIZED (
+    SELECT instrument, ts, close,
+           lag(close) OVER (PARTITION BY instrument ORDER BY ts) AS prev_close
+    FROM bars
+),
+
+returns AS (
+    -- ret_h = ln(close_t / close of the last bar at or before t - h): by TIME, not by rows. A
+    -- missing minute at t - h falls back to the bar before it (across a break or weekend that
+    -- is the last bar before it); NULL when there is no such bar at all.
+    -- For whole-minute bar times the 1-minute return is the bar-to-bar return.
+    SELECT k.instrument, k.ts, k.prev_close,
+           ln(k.close / r1.close)  AS ret_1m,
+           ln(k.close / r5.close)  AS ret_5m,
+           ln(k.close / r15.close) AS ret_15m,
+           ln(k.close / r30.close) AS ret_30m,
+           ln(k.close / r60.close) AS ret_60m
+    FROM closes AS k
+    ASOF LEFT JOIN closes AS r1  ON k.instrument = r1.instrument  AND k.ts - INTERVAL 1 MINUTE  >= r1.ts
+    ASOF LEFT JOIN closes AS r5  ON k.instrument = r5.instrument  AND k.ts - INTERVAL 5 MINUTE  >= r5.ts
+    ASOF LEFT JOIN closes AS r15 ON k.instrument = r15.instrument AND k.ts - INTERVAL 15 MINUTE >= r15.ts
+    ASOF LEFT JOIN closes AS r30 ON k.instrument = r30.instrument AND k.ts - INTERVAL 30 MINUTE >= r30.ts
+    ASOF LEFT JOIN closes AS r60 ON k.instrument = r60.instrument AND k.ts - INTERVAL 60 MINUTE >= r60.ts
+),
+
+terms AS (
+    SELECT b.*, r.prev_close, r.ret_1m, r.ret_5m, r.ret_15m, r.ret_30m, r.ret_60m,
+           ln(b.high / b.low)                                                          AS hl,
+           ln(b.close / b.open)                                                        AS co,
+           ln(b.high / b.close) * ln(b.high / b.open) + ln(b.low / b.close) * ln(b.low / b.open) AS rs_term,
+           ln(b.open / r.prev_close)                                                   AS oc_prev
+    FROM bars AS b
+    JOIN returns AS r USING (instrument, ts)
+),
+
+rolled AS (
+    SELECT instrument, ts, trade_date, open, high, low, close, volume, minutes_to_close,
+           prev_close, ret_1m, ret_5m, ret_15m, ret_30m, ret_60m,
+           row_number()         OVER w    AS bar_no,
+           stddev_samp(ret_1m)  OVER w30 AS sd_ret_30,
+           stddev_samp(ret_1m)  OVER w60 AS sd_ret_60,
+           avg(hl * hl)         OVER w30 AS mean_hl2_30,
+           avg(0.5 * hl * hl - (2 * ln(2) - 1) * co * co) OVER w30 AS mean_gk_30,
+           avg(rs_term)         OVER w30 AS mean_rs_30,
+           var_samp(oc_prev)    OVER w30 AS var_oc_30,
+           var_samp(co)         OVER w30 AS var_co_30,
+           avg(close)           OVER w20 AS sma_20,
+           stddev_pop(close)    OVER w20 AS sd_pop_20,
+           avg(volume)          OVER w60 AS mean_vol_60,
+           stddev_samp(volume)  OVER w60 AS sd_vol_60
+    FROM terms
+    WINDOW
+        w   AS (PARTITION BY instrument ORDER BY ts),
+        w20 AS (w ROWS BETWEEN 19 PRECEDING AND CURRENT ROW),
+        w30 AS (w ROWS BETWEEN 29 PRECEDING AND CURRENT ROW),
+        w60 AS (w ROWS BETWEEN 59 PRECEDING AND CURRENT ROW)
+)
+
+SELECT
+    r.instrument,
+    r.ts,
+    r.trade_date,
+    r.ret_1m,
+    r.ret_5m,
+    r.ret_15m,
+    r.ret_30m,
+    r.ret_60m,
+    -- Realized volatility: sample std of the 1-minute log returns of the last 30 / 60 bars.
+    CASE WHEN r.bar_no >= 31 THEN r.sd_ret_30 END                              AS realized_vol_30,
+    CASE WHEN r.bar_no >= 61 THEN r.sd_ret_60 END                              AS realized_vol_60,
+    CASE WHEN r.bar_no >= 30 THEN sqrt(greatest(r.mean_hl2_30 / (4 * ln(2)), 0)) END AS parkinson_vol_30,
+    CASE WHEN r.bar_no >= 30 THEN sqrt(greatest(r.mean_gk_30, 0)) END          AS garman_klass_vol_30,
+    CASE WHEN r.bar_no >= 30 THEN sqrt(greatest(r.mean_rs_30, 0)) END          AS rogers_satchell_vol_30,
+    CASE WHEN r.bar_no >= 31 THEN sqrt(greatest(
+             r.var_oc_30
+             + (0.34 / (1.34 + 31.0 / 29.0)) * r.var_co_30
+             + (1 - 0.34 / (1.34 + 31.0 / 29.0)) * r.mean_rs_30, 0)) END          AS yang_zhang_vol_30,
+    -- Bollinger 20/2 with the POPULATION std (as TA-Lib): upper/lower = sma +/- 2 sd.
+    -- position = (close - lower) / (upper - lower); width = (upper - lower) / middle.
+    CASE WHEN r.bar_no >= 20
+         THEN (r.close - (r.sma_20 - 2 * r.sd_pop_20)) / nullif(4 * r.sd_pop_20, 0) END AS bb_position_20,
+    CASE WHEN r.bar_no >= 20
+         THEN 4 * r.sd_pop_20 / nullif(r.sma_20, 0) END                         AS bb_width_20,
+    -- Volume z-score over the last 60 bars (this bar included), sample std; NULL if flat.
+    CASE WHEN r.bar_no >= 60
+         THEN (r.volume - r.mean_vol_60) / nullif(r.sd_vol_60, 0) END           AS volume_z_60,
+    -- Minutes from the regular-hours open (09:30 New York) of the bar's trade_date to the bar
+    -- open; negative for the overnight bars before it (as low as about -930 on a normal day,
+    -- lower after weekends/holidays). calendar_sessions is registered by the runner.
+    (epoch(r.ts) - epoch(s.rth_open)) / 60.0                                   AS minute_of_session,
+    r.minutes_to_close,
+    -- Helper columns for the python_post step (dropped by the runner before writing).
+    r.close      AS _close,
+    r.high       AS _high,
+    r.low        AS _low,
+    r.prev_close AS _prev_close
+FROM rolled AS r
+LEFT JOIN calendar_sessions AS s ON s.trade_date = r.trade_date

@@ -1,0 +1,1 @@
+"""Tests of the SQL-model runner and gold/market_features."""
