@@ -1,0 +1,31 @@
+"""The bronze layer: landed market candles and news articles, as they landed, with lineage.
+
+Assets (both partitioned by trading day, single-run backfills, pool ``duckdb_writer``):
+
+* ``market_candles`` — key ``bronze/market_candles``, table ``bronze.market_candles``;
+* ``news_articles`` — key ``bronze/news_articles``, table ``bronze.news_articles``.
+
+Each carries its ``rejection_rate`` asset check as a ``check_spec`` (so ``bronze_checks`` is
+empty). Rejected records land in ``bronze.quarantine``; the landing-file index lives in
+``meta.landing_files`` and ``meta.landing_file_days``.
+
+Modules: ``records`` (shared parsing helpers), ``candle_records`` / ``article_records`` (parse
+and validate), ``candle_dedup`` (the duplicate rule), ``landing_index`` (the index),
+``ingest`` (refresh index -> parse -> one-transaction commit), ``quarantine``,
+``rejection_rate_check`` (config + check), and the two asset modules.
+"""
+
+from finsig_assets.bronze.market_candles import MarketCandlesConfig, market_candles
+from finsig_assets.bronze.news_articles import NewsArticlesConfig, news_articles
+
+bronze_assets = [market_candles, news_articles]
+bronze_checks: list = []  # the rejection_rate checks are check_specs on the assets above
+
+__all__ = [
+    "MarketCandlesConfig",
+    "NewsArticlesConfig",
+    "bronze_assets",
+    "bronze_checks",
+    "market_candles",
+    "news_articles",
+]
