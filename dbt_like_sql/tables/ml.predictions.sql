@@ -1,0 +1,17 @@
+-- ml/predictions: every bar of session D scored by the champion as of the end of the previous
+-- session (trained_through < trade_date, so always out of sample). Labels are copied from
+-- gold.training_examples so the out-of-sample record can be scored from this table alone.
+CREATE SCHEMA IF NOT EXISTS ml;
+CREATE TABLE IF NOT EXISTS ml.predictions (
+    instrument       VARCHAR NOT NULL,
+    ts               TIMESTAMPTZ NOT NULL,
+    trade_date       DATE NOT NULL,
+    model_name       VARCHAR NOT NULL,
+    model_version    INTEGER NOT NULL,
+    trained_through  DATE NOT NULL,     -- the model's partition (last session of its window)
+    champion_as_of   DATE NOT NULL,     -- the session whose end the champion was taken at
+    p_up             DOUBLE NOT NULL,
+    fwd_return_30m   DOUBLE,
+    label_up         BOOLEAN,
+    predicted_at     TIMESTAMPTZ NOT NULL
+);

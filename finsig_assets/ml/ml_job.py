@@ -1,0 +1,23 @@
+"""``ml_training``: the ml/ assets as a partitioned job with dagster-mlflow's run-end hook.
+
+``end_mlflow_on_run_finished`` (dagster-mlflow) needs a resource under the key ``mlflow`` with
+``end_run(status=...)``; :class:`finsig_assets.ml.mlflow_tracking.MlflowTracking` provides it.
+On a failed step the hook ends the process's active MLflow run as FAILED, and after the job's
+last step it ends whatever is still active -- a safety net under the assets' own
+``start_run`` context managers (see that module's docstring).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_mlflow import end_mlflow_on_run_finished
+
+from finsig_assets.ml.direction_model import direction_model
+from finsig_assets.ml.predictions import predictions
+
+ml_training_job = dg.define_asset_job(
+    "ml_training",
+    selection=dg.AssetSelection.assets(direction_model, predictions),
+    hooks={end_mlflow_on_run_finished},
+    description="Train ml/direction_model and write ml/predictions for a range of sessions (single run).",
+)

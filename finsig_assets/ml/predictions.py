@@ -1,0 +1,270 @@
+"""``ml/predictions``: every bar of session D scored by the champion as of the end of D - 1.
+
+For each session D of the run (oldest first):
+
+1. The champion is taken *as of the end of the previous session* P from the registry's
+   history (:func:`finsig_assets.ml.champion_history.champion_as_of`): the promoted version
+   with the latest ``trained_through <= P``. Its training window ended by P, so every
+   prediction for D is out of sample -- also in a backfill or a re-run, when the live
+   ``champion`` alias may already point at a model trained on D or later. ``ml.predictions``
+   records the version, its ``trained_through`` and ``champion_as_of`` = P.
+2. No such version: outcome ``no champion`` (metadata says so, no rows, nothing fails).
+3. Every row of D in ``gold.training_examples`` (regular hours unless ``rth_only`` is off) is
+   scored; D's labels (``fwd_return_30m``, ``label_up``) are copied next to ``p_up`` -- NULL
+   until they exist.
+4. Once labels exist, D's out-of-sample AUC, log loss, Brier, accuracy and rank IC go to
+   ``ml.oos_record`` and to the version's MLflow training run as ``oos_*`` metrics with
+   step = YYYYMMDD of D (a re-run logs the same step again; the table keeps the latest).
+
+A window whose rows were scored by another sentiment model than the champion's training data
+is refused for that session (outcome ``refused: sentiment model ...``, no rows): the champion
+would read numbers on a scale it never saw.
+
+Writes: ``ml.predictions`` and ``ml.oos_record`` for the run's sessions in one transaction
+(after all scoring), then the MLflow metrics. The metadata carries the per-session outcomes and
+the running out-of-sample record of every version up to the last session of the run.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the asset function's type hints.
+
+import datetime as dt
+import time
+
+import dagster as dg
+import mlflow.xgboost
+import numpy as np
+import polars as pl
+import xgboost as xgb
+from pydantic import Field
+
+from finsig_assets.materialization_metadata import standard_metadata
+from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
+from finsig_assets.ml.direction_model import ASSET_KEY as DIRECTION_MODEL_KEY
+from finsig_assets.ml.direction_model import TRAINING_EXAMPLES_KEY
+from finsig_assets.ml.evaluation_metrics import fmt
+from finsig_assets.ml.mlflow_logging import log_oos_metrics
+from finsig_assets.ml.mlflow_tracking import MlflowTracking
+from finsig_assets.ml.oos_record import PREDICTIONS_TABLE, RECORD_TABLE, running_record, session_scores
+from finsig_assets.ml.training_table import (
+    LABEL_COLUMN,
+    RETURN_COLUMN,
+    discover_features,
+    read_session_rows,
+    sentiment_models,
+)
+from finsig_assets.partition_scope import scope_of
+from finsig_assets.partitions import trading_day_partitions
+from finsig_assets.trading_calendar import previous_session
+from finsig_assets.warehouse import DuckDBWarehouse
+
+ASSET_KEY = dg.AssetKey(["ml", "predictions"])
+OUTCOME_PREDICTED = "predicted"
+OUTCOME_NO_CHAMPION = "no champion"
+OUTCOME_NO_ROWS = "no rows"
+
+PREDICTION_SCHEMA = {
+    "instrument": pl.String,
+    "ts": pl.Datetime("us", "UTC"),
+    "trade_date": pl.Date,
+    "model_name": pl.String,
+    "model_version": pl.Int32,
+    "trained_through": pl.Date,
+    "champion_as_of": pl.Date,
+    "p_up": pl.Float64,
+    RETURN_COLUMN: pl.Float64,
+    LABEL_COLUMN: pl.Boolean,
+    "predicted_at": pl.Datetime("us", "UTC"),
+}
+RECORD_SCHEMA = {
+    "trade_date": pl.Date,
+    "model_name": pl.String,
+    "model_version": pl.Int32,
+    "trained_through": pl.Date,
+    "mlflow_run_id": pl.String,
+    "n_rows": pl.Int64,
+    "n_labelled": pl.Int64,
+    "up_rate": pl.Float64,
+    "auc": pl.Float64,
+    "log_loss": pl.Float64,
+    "brier": pl.Float64,
+    "accuracy": pl.Float64,
+    "rank_ic": pl.Float64,
+    "recorded_at": pl.Datetime("us", "UTC"),
+}
+
+
+class PredictionsConfig(dg.Config):
+    rth_only: bool = Field(default=True, description="Score regular-hours rows only (as the default training).")
+
+
+@dg.asset(
+    key=ASSET_KEY,
+    partitions_def=trading_day_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="duckdb_writer",
+    group_name="ml",
+    kinds={"xgboost", "mlflow", "duckdb"},
+    deps=[
+        dg.AssetDep(TRAINING_EXAMPLES_KEY),
+        # The champion as of the end of the previous session comes from models trained up to it.
+        dg.AssetDep(DIRECTION_MODEL_KEY, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
+    ],
+    description="P(up in 30 min) for every bar of session D from the champion as of the end of D-1 (always out of "
+    "sample); writes ml.predictions and the out-of-sample record ml.oos_record, logs oos_* metrics to MLflow.",
+)
+def predictions(
+    context: dg.AssetExecutionContext,
+    config: PredictionsConfig,
+    warehouse: DuckDBWarehouse,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    scope = scope_of(context)
+    started = time.perf_counter()
+    client = mlflow.client()
+    name = mlflow.registered_model_name
+    versions = list_versions(client, name)
+    available = set(discover_features(warehouse).all)
+    boosters: dict[int, xgb.Booster] = {}
+    frames, records, outcomes, to_log = [], [], [], []
+    for day in scope.sessions:
+        as_of = previous_session(day)
+        champ = champion_as_of(versions, as_of)
+        if champ is None:
+            outcomes.append(_outcome(day, as_of, None, OUTCOME_NO_CHAMPION, f"no version of {name} was promoted with trained_through <= {as_of}"))
+            context.log.info(f"{day}: no champion as of the end of {as_of}; nothing predicted")
+            continue
+        assert champ.trained_through is not None and champ.trained_through < day  # out of sample by construction
+        if champ.version not in boosters:
+            boosters[champ.version] = mlflow_load(mlflow, champ.version)
+        booster = boosters[champ.version]
+        names = list(booster.feature_names or [])
+        missing = sorted(set(names) - available)
+        if missing:
+            raise dg.Failure(f"champion v{champ.version} needs columns missing from gold.training_examples: {missing}")
+        rows = read_session_rows(warehouse, day, names, config.rth_only)
+        if rows.is_empty():
+            outcomes.append(_outcome(day, as_of, champ, OUTCOME_NO_ROWS, "no rows of gold.training_examples for this session"))
+            continue
+        used = sorted(sentiment_models(rows["sentiment_model"].unique().to_list()))
+        trained_on = champ.sentiment_model
+        if used and (len(used) > 1 or (trained_on and used[0] != trained_on)):
+            reason = f"refused: sentiment model {used} in the session, champion v{champ.version} was trained on {trained_on!r}"
+            context.log.warning(f"{day}: {reason}")
+            outcomes.append(_outcome(day, as_of, champ, reason, reason))
+            continue
+        x = rows.select(pl.col(names).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
+        p_up = booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
+        now = dt.datetime.now(dt.timezone.utc)
+        pred = rows.select(
+            "instrument",
+            "ts",
+            "trade_date",
+            pl.lit(name).alias("model_name"),
+            pl.lit(champ.version, dtype=pl.Int32).alias("model_version"),
+            pl.lit(champ.trained_through, dtype=pl.Date).alias("trained_through"),
+            pl.lit(as_of, dtype=pl.Date).alias("champion_as_of"),
+            pl.Series("p_up", p_up),
+            pl.col(RETURN_COLUMN).cast(pl.Float64),
+            pl.col(LABEL_COLUMN),
+            pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("predicted_at"),
+        )
+        frames.append(pred)
+        scores = session_scores(pred)
+        records.append(
+            {
+                "trade_date": day,
+                "model_name": name,
+                "model_version": champ.version,
+                "trained_through": champ.trained_through,
+                "mlflow_run_id": champ.run_id,
+                **{k: scores[k] for k in ("n_rows", "n_labelled", "up_rate", "auc", "log_loss", "brier", "accuracy", "rank_ic")},
+                "recorded_at": now,
+            }
+        )
+        if scores["n_labelled"] and champ.run_id:
+            to_log.append((champ.run_id, day, scores))
+        outcomes.append(_outcome(day, as_of, champ, OUTCOME_PREDICTED, "", scores))
+        context.log.info(
+            f"{day}: v{champ.version} (trained through {champ.trained_through}) scored {pred.height:,} rows; "
+            f"{scores['n_labelled']:,} labelled, OOS AUC {fmt(scores['auc'])}"
+        )
+
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=PREDICTION_SCHEMA)
+    record = pl.DataFrame(records, schema=RECORD_SCHEMA)
+    with warehouse.transaction() as tx:
+        tx.replace(PREDICTIONS_TABLE, frame.select(list(PREDICTION_SCHEMA)), scope.first, scope.last)
+        tx.replace(RECORD_TABLE, record, scope.first, scope.last)
+    for run_id, day, scores in to_log:
+        log_oos_metrics(mlflow, run_id, day, scores)
+    context.log.info(f"wrote {frame.height:,} predictions for {scope.label} in {time.perf_counter() - started:.2f}s")
+    return dg.MaterializeResult(metadata=_metadata(frame, outcomes, scope, warehouse, mlflow, client))
+
+
+def mlflow_load(tracking: MlflowTracking, version: int) -> xgb.Booster:
+    tracking.activate()
+    return mlflow.xgboost.load_model(tracking.model_uri(version))
+
+
+def _outcome(day, as_of, champ, outcome: str, detail: str, scores: dict | None = None) -> dict:
+    scores = scores or {}
+    return {
+        "session": day,
+        "champion_as_of": as_of,
+        "model_version": champ.version if champ else None,
+        "trained_through": champ.trained_through if champ else None,
+        "outcome": outcome,
+        "detail": detail,
+        "rows": scores.get("n_rows", 0),
+        "labelled": scores.get("n_labelled", 0),
+        "auc": scores.get("auc"),
+        "log_loss": scores.get("log_loss"),
+        "accuracy": scores.get("accuracy"),
+    }
+
+
+def _metadata(frame, outcomes, scope, warehouse, tracking, client) -> dict:
+    n_no_champion = sum(o["outcome"] == OUTCOME_NO_CHAMPION for o in outcomes)
+    holder = alias_holder(client, tracking.registered_model_name, CHAMPION)
+    summary = {
+        "sessions": len(outcomes),
+        "sessions_predicted": sum(o["outcome"] == OUTCOME_PREDICTED for o in outcomes),
+        "sessions_without_champion": n_no_champion,
+        "versions_used": ", ".join(sorted({f"v{o['model_version']}" for o in outcomes if o["outcome"] == OUTCOME_PREDICTED})) or "none",
+        "champion_alias_now": f"v{holder.version} (trained through {holder.trained_through})" if holder else "none",
+    }
+    meta = standard_metadata(frame, scope.label, summary)
+    lines = [
+        "| session | champion as of | version | trained through | outcome | rows | labelled | OOS AUC | OOS log loss | OOS accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        lines.append(
+            f"| {o['session']} | {o['champion_as_of']} | {'v' + str(o['model_version']) if o['model_version'] else '-'} | "
+            f"{o['trained_through'] or '-'} | {o['outcome']} | {o['rows']:,} | {o['labelled']:,} | {fmt(o['auc'])} | "
+            f"{fmt(o['log_loss'])} | {fmt(o['accuracy'])} |"
+        )
+    meta["sessions_table"] = dg.MetadataValue.md("\n".join(lines))
+    if len(outcomes) == 1:
+        o = outcomes[0]
+        meta["outcome"] = dg.MetadataValue.text(o["outcome"] if not o["detail"] else f"{o['outcome']}: {o['detail']}")
+        if o["model_version"]:
+            meta["model_version"] = dg.MetadataValue.int(int(o["model_version"]))
+            meta["mlflow_model_version"] = dg.MetadataValue.url(tracking.version_link(o["model_version"]))
+    record = running_record(warehouse, scope.last)
+    if record.is_empty():
+        meta["oos_record"] = dg.MetadataValue.md("No out-of-sample record yet: no labelled predictions up to " + str(scope.last))
+    else:
+        rec = [
+            "| version | trained through | sessions | labelled rows | pooled AUC | mean daily AUC | pooled log loss | pooled accuracy | pooled rank IC | sessions |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in record.iter_rows(named=True):
+            rec.append(
+                f"| v{r['model_version']} | {r['trained_through'] or '-'} | {r['sessions_predicted']} | {r['labelled_rows'] or 0:,} | "
+                f"{fmt(r['pooled_auc'])} | {fmt(r['mean_daily_auc'])} | {fmt(r['pooled_log_loss'])} | "
+                f"{fmt(r['pooled_accuracy'])} | {fmt(r['pooled_rank_ic'])} | {r['first_session']}..{r['last_session']} |"
+            )
+        meta["oos_record"] = dg.MetadataValue.md(
+            f"Running out-of-sample record per version up to {scope.last} (from ml.predictions / ml.oos_record):\n\n" + "\n".join(rec)
+        )
+    return meta

@@ -1,0 +1,181 @@
+"""ml/direction_model end to end on synthetic gold.training_examples (small windows, few trees)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import polars as pl
+import pytest
+from mlflow import MlflowClient
+
+from finsig_assets.ml.champion_history import TAG_DECISION, TAG_PROMOTED, TAG_TRAINED_THROUGH
+from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, metadata_of, model_runs, train
+
+D = SESSIONS[11]  # the 12th session: a full 12-session window
+
+
+def client_of(tracking) -> MlflowClient:
+    return tracking.client()
+
+
+def test_news_signal_beats_market_only_and_becomes_champion(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:12], news_effect=0.6, seed=1)
+    result = train(warehouse, tracking, D)
+
+    run = model_runs(warehouse).row(0, named=True)
+    assert run["status"] == "trained" and run["trade_date"] == D
+    assert run["window_first"] == SESSIONS[0] and run["window_last"] == D and run["n_sessions"] == 12
+    assert run["model_auc"] > 0.65
+    assert abs(run["market_only_auc"] - 0.5) < 0.05
+    assert run["value_of_news_auc"] > 0.1
+    assert run["majority_auc"] == 0.5
+    assert run["promoted"] and run["champion_alias_moved"]
+    assert run["model_version"] == 1 and run["n_news_features"] > 0
+
+    client = client_of(tracking)
+    name = tracking.registered_model_name
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "1"
+    tags = client.get_model_version(name, "1").tags
+    assert tags[TAG_TRAINED_THROUGH] == D.isoformat()
+    assert tags[TAG_PROMOTED] == "true" and tags[TAG_DECISION] == "champion"
+    assert "market-only" in tags["finsig.decision_reasons"]
+
+    mlrun = client.get_run(run["mlflow_run_id"])
+    assert mlrun.data.tags["dagster.run_id"] == result.run_id
+    assert mlrun.data.tags["dagster.asset_key"] == "ml/direction_model"
+    assert mlrun.data.tags["dagster.partition"] == D.isoformat()
+    assert mlrun.data.tags["finsig.sentiment_model"] == "lexicon"
+    assert mlrun.data.params["training_data_sha256"] == run["training_data_sha256"]
+    assert mlrun.data.params["window_first"] == SESSIONS[0].isoformat()
+    assert mlrun.data.metrics["cv_model_auc"] == pytest.approx(run["model_auc"])
+    assert mlrun.data.metrics["value_of_news_auc"] == pytest.approx(run["value_of_news_auc"])
+    artifacts = {a.path for a in client.list_artifacts(run["mlflow_run_id"])}
+    assert {"features.json", "folds.json", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run["mlflow_run_id"], "plots")}
+    assert plots == {"plots/feature_importance.png", "plots/calibration.png"}
+    features = json.loads(open(client.download_artifacts(run["mlflow_run_id"], "features.json", str(tracking_dir(tracking)))).read())
+    assert "news_decayed_sentiment" in features["news_features"] and "ret_30m" in features["market_features"]
+
+    meta = metadata_of(result)
+    assert meta["model_version"] == 1 and meta["decision"] == "champion"
+    assert run["mlflow_run_id"] in meta["mlflow_run"]
+    assert "market-only XGBoost" in meta["model_vs_baselines"] and "Value of news" in meta["model_vs_baselines"]
+
+
+def tracking_dir(tracking):
+    from finsig_assets.ml.mlflow_tracking import local_store_dir
+
+    out = local_store_dir(tracking.tracking_uri) / "downloads"
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def test_pure_noise_is_not_promoted_and_scores_near_chance(warehouse, tracking):
+    """No signal anywhere: AUC must stay near 0.5.
+
+    ~2,160 validation rows (3 folds x 2 sessions x 360 labelled bars), balanced classes: the
+    AUC's standard error is about sqrt((1/1080 + 1/1080) / 12) = 0.012, so 0.05 is a 4-sigma
+    tolerance; the value of news gets the same bound.
+    """
+    insert_synthetic(warehouse, SESSIONS[:12], news_effect=0.0, seed=2)
+    train(warehouse, tracking, D)
+    run = model_runs(warehouse).row(0, named=True)
+    assert run["status"] == "trained"
+    assert abs(run["model_auc"] - 0.5) < 0.05
+    assert abs(run["value_of_news_auc"]) < 0.05
+    assert run["promoted"] is False and run["champion_alias_moved"] is False
+    client = client_of(tracking)
+    name = tracking.registered_model_name
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "1"
+    assert "champion" not in client.get_registered_model(name).aliases
+    assert client.get_model_version(name, "1").tags[TAG_PROMOTED] == "false"
+    assert "FAIL" in run["decision_reasons"]
+
+
+def test_window_mixing_sentiment_models_is_refused(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:6], sentiment_model="finbert@abc123", seed=3)
+    insert_synthetic(warehouse, SESSIONS[6:12], sentiment_model="lexicon", seed=4)
+    result = train(warehouse, tracking, D, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "mixes sentiment models" in failure and "finbert@abc123" in failure and "lexicon" in failure
+    run = model_runs(warehouse).row(0, named=True)
+    assert run["status"] == "refused: mixed sentiment models" and run["model_version"] is None
+    assert tracking.client().search_model_versions(f"name='{tracking.registered_model_name}'") == []
+
+
+def test_a_range_trains_one_model_per_partition_and_records_insufficient_history(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:8], news_effect=0.6, seed=5)
+    # One single run over 3 partitions with 5, 6 and 7 sessions of history; min_sessions = 6.
+    result = train(warehouse, tracking, SESSIONS[4], SESSIONS[6])
+    runs = model_runs(warehouse)
+    assert runs["trade_date"].to_list() == SESSIONS[4:7]
+    first, second, third = runs.rows(named=True)
+    assert first["status"] == "insufficient history" and first["mlflow_run_id"] is None
+    assert "5 sessions" in first["reason"] and "min_sessions=6" in first["reason"]
+    assert (second["status"], second["model_version"], second["window_last"]) == ("trained", 1, SESSIONS[5])
+    assert (third["status"], third["model_version"], third["window_last"]) == ("trained", 2, SESSIONS[6])
+    assert second["training_data_sha256"] != third["training_data_sha256"]
+    # Chronological: v2 was judged against v1, the champion as of the previous session.
+    assert "champion v1 has no usable out-of-sample record" in third["decision_reasons"]
+    client = tracking.client()
+    assert {mv.tags["finsig.trained_through"] for mv in client.search_model_versions(f"name='{tracking.registered_model_name}'")} == {
+        SESSIONS[5].isoformat(),
+        SESSIONS[6].isoformat(),
+    }
+    meta = metadata_of(result)
+    assert meta["insufficient_history"] == 1 and meta["trained"] == 2
+    assert "insufficient history" in meta["partitions_table"]
+    assert meta["model_version"] == 2  # details of the last partition
+
+
+def test_only_insufficient_history_still_succeeds_with_a_clear_outcome(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:2], seed=6)
+    result = train(warehouse, tracking, SESSIONS[1])
+    meta = metadata_of(result)
+    assert meta["status"] == "insufficient history"
+    assert "No model trained" in meta["outcome"]
+
+
+def test_rows_after_the_partition_and_outside_regular_hours_are_never_used(warehouse, tracking):
+    """Perturb every row after D (and all overnight rows): D's model must not change."""
+    base = insert_synthetic(warehouse, SESSIONS[:14], news_effect=0.6, seed=7, all_hours=True)
+    train(warehouse, tracking, D)
+    first = model_runs(warehouse).row(0, named=True)
+
+    changed = base.with_columns(
+        pl.when((pl.col("trade_date") > D) | ~pl.col("is_rth"))
+        .then(pl.col(c) * -3 + 1)
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in ("news_decayed_sentiment", "ret_30m", "fwd_return_30m")
+    ).with_columns(
+        pl.when(pl.col("trade_date") > D).then(~pl.col("label_up")).otherwise(pl.col("label_up")).alias("label_up")
+    )
+    from finsig_assets.ml.synthetic_examples import insert_examples
+
+    insert_examples(warehouse, changed)
+    train(warehouse, tracking, D)
+    second = model_runs(warehouse).row(0, named=True)
+    assert second["model_version"] == 2
+    assert second["training_data_sha256"] == first["training_data_sha256"]
+    assert second["n_train_rows"] == first["n_train_rows"]
+    for m in ("model_auc", "market_only_auc", "model_log_loss"):
+        assert second[m] == pytest.approx(first[m], abs=1e-12), m
+    assert not math.isnan(second["model_auc"])
+
+
+def test_a_value_naming_two_models_is_a_mix():
+    import datetime as dt
+
+    from finsig_assets.ml.direction_model import MixedSentimentModelsError, check_single_sentiment_model
+
+    day = dt.date(2024, 3, 4)
+    one = pl.DataFrame({"sentiment_model": ["lexicon", None, "lexicon"], "trade_date": [day] * 3})
+    assert check_single_sentiment_model(one, day, day) == "lexicon"
+    assert check_single_sentiment_model(one.with_columns(pl.lit(None, pl.String).alias("sentiment_model")), day, day) is None
+    both = pl.DataFrame({"sentiment_model": ["finbert@abc + lexicon"] * 3, "trade_date": [day] * 3})
+    with pytest.raises(MixedSentimentModelsError, match="finbert@abc"):
+        check_single_sentiment_model(both, day, day)

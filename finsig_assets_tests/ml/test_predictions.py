@@ -1,0 +1,71 @@
+"""ml/predictions: the champion as of the previous session, out-of-sample record, no champion."""
+
+from __future__ import annotations
+
+import pytest
+
+from finsig_assets.ml.predictions import predictions
+from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, materialize, metadata_of, train
+
+
+def predict(warehouse, tracking, first, last=None):
+    return materialize([predictions], warehouse, tracking, first, last)
+
+
+def test_no_champion_is_a_clear_outcome_not_a_failure(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:3], seed=11)
+    result = predict(warehouse, tracking, SESSIONS[2])
+    assert result.success
+    meta = metadata_of(result)
+    assert meta["dagster/row_count"] == 0
+    assert meta["outcome"].startswith("no champion")
+    assert str(SESSIONS[1]) in meta["outcome"]
+    assert "No out-of-sample record yet" in meta["oos_record"]
+    assert warehouse.query("SELECT count(*) AS n FROM ml.predictions")["n"][0] == 0
+
+
+def test_predictions_use_the_champion_from_before_the_session_and_record_oos(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:14], news_effect=0.6, seed=12)
+    s11, s12, s13 = SESSIONS[11], SESSIONS[12], SESSIONS[13]
+    train(warehouse, tracking, s11)  # v1, trained through s11, champion
+    predict(warehouse, tracking, s12)
+    train(warehouse, tracking, s12)  # v2, trained through s12: its window includes s12 itself
+    client = tracking.client()
+    name = tracking.registered_model_name
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+    # v1's predictions for s12 were on record: v2 was compared with them on the same rows.
+    reasons = warehouse.query("SELECT decision_reasons FROM ml.model_runs WHERE trade_date = ?", [s12])[0, 0]
+    assert "champion v1's out-of-sample record (same rows, 360 rows" in reasons
+    assert "champion v1" in client.get_model_version(name, "2").tags["finsig.decision_reasons"]
+
+    # Re-running s12 after v2 exists must still use v1 (as of the end of s11): out of sample.
+    result = predict(warehouse, tracking, s12, s13)
+    preds = warehouse.query("SELECT * FROM ml.predictions ORDER BY ts")
+    by_day = {d: g for (d,), g in preds.group_by("trade_date")}
+    assert set(by_day[s12]["model_version"].to_list()) == {1}
+    assert set(by_day[s13]["model_version"].to_list()) == {2}
+    assert (preds["trained_through"] < preds["trade_date"]).all()
+    assert set(by_day[s12]["champion_as_of"].to_list()) == {s11}
+    rows_in_gold = warehouse.query(
+        "SELECT count(*) AS n FROM gold.training_examples WHERE trade_date = ? AND is_rth", [s12]
+    )["n"][0]
+    assert by_day[s12].height == rows_in_gold  # every (regular-hours) row, labelled or not
+    assert by_day[s12]["label_up"].null_count() > 0  # the last 30 minutes have no label
+    assert preds["p_up"].is_between(0, 1).all()
+
+    record = warehouse.query("SELECT * FROM ml.oos_record ORDER BY trade_date")
+    assert record["trade_date"].to_list() == [s12, s13]
+    assert record["model_version"].to_list() == [1, 2]
+    assert (record["auc"] > 0.6).all()  # the planted news effect, out of sample
+    assert (record["n_labelled"] < record["n_rows"]).all()
+
+    v1_run = client.get_model_version(name, "1").run_id
+    history = client.get_metric_history(v1_run, "oos_auc")
+    assert {m.step for m in history} == {int(s12.strftime("%Y%m%d"))}
+    assert history[-1].value == pytest.approx(record["auc"][0])
+
+    meta = metadata_of(result)
+    assert meta["dagster/row_count"] == preds.height
+    assert "v1" in meta["oos_record"] and "v2" in meta["oos_record"]
+    assert meta["sessions_without_champion"] == 0
+    assert "| " + str(s12) + " | " + str(s11) + " | v1 |" in meta["sessions_table"]
