@@ -11,27 +11,27 @@ from finsig_assets.warehouse import DuckDBWarehouse
 def summarize(warehouse: DuckDBWarehouse) -> str:
     lines: list[str] = []
     with warehouse.connection() as conn:
-        tables = conn.sql(
+        tables = conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema IN ('bronze','silver','gold','ml','meta') ORDER BY 1, 2"
         ).fetchall()
         lines.append(f"{'table':<32} {'rows':>10}  {'sessions':>8}  first..last trade_date")
         for schema, name in tables:
-            columns = {c[0] for c in conn.sql(
+            columns = {c[0] for c in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-                params=[schema, name],
+                [schema, name],
             ).fetchall()}
             qualified = f'"{schema}"."{name}"'
             if "trade_date" in columns:
-                n, days, first, last = conn.sql(
+                n, days, first, last = conn.execute(
                     f"SELECT count(*), count(DISTINCT trade_date), min(trade_date), max(trade_date) FROM {qualified}"
                 ).fetchone()
                 span = f"{first}..{last}" if first else "-"
             else:
-                n, days, span = conn.sql(f"SELECT count(*) FROM {qualified}").fetchone()[0], "", ""
+                n, days, span = conn.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0], "", ""
             lines.append(f"{schema + '.' + name:<32} {n:>10,}  {days!s:>8}  {span}")
         if ("bronze", "quarantine") in tables:
-            reasons = conn.sql(
+            reasons = conn.execute(
                 "SELECT dataset, regexp_replace(reason, '[0-9.:TZ+-]{4,}', '…', 'g') AS kind, count(*) AS n "
                 "FROM bronze.quarantine GROUP BY ALL ORDER BY n DESC LIMIT 12"
             ).fetchall()
@@ -39,7 +39,53 @@ def summarize(warehouse: DuckDBWarehouse) -> str:
                 lines.append("")
                 lines.append("quarantine (top reasons):")
                 lines += [f"  {n:>6}  {dataset:<7} {kind[:100]}" for dataset, kind, n in reasons]
+        if ("ml", "model_runs") in tables:
+            lines += ["", *_model_summary(conn)]
     return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _model_summary(conn) -> list[str]:
+    """Fold metrics of the model against its baselines, and who is champion."""
+    runs = conn.execute(
+        "SELECT trade_date, status, model_version, promoted, model_auc, market_only_auc, majority_auc, "
+        "sign_ret_30m_auc, model_log_loss, market_only_log_loss, majority_log_loss, value_of_news_auc, reason "
+        "FROM ml.model_runs ORDER BY trade_date"
+    ).fetchall()
+    if not runs:
+        return ["ml: no model trained yet"]
+    out = ["direction model per partition (walk-forward folds inside each training window):",
+           f"  {'partition':<11} {'status':<22} {'ver':>4} {'AUC':>6} {'mkt-only':>8} {'majority':>8} "
+           f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6}  promoted"]
+    for (day, status, version, promoted, auc, m_auc, maj_auc, s_auc, ll, m_ll, maj_ll, news, reason) in runs:
+        if status != "trained":
+            out.append(f"  {day!s:<11} {status[:22]:<22} {'':>4} {(reason or '')[:70]}")
+            continue
+        out.append(
+            f"  {day!s:<11} {status:<22} {version or '':>4} {_fmt(auc):>6} {_fmt(m_auc):>8} {_fmt(maj_auc):>8} "
+            f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6}  {'yes' if promoted else 'no'}"
+        )
+    champion = conn.execute(
+        "SELECT model_name, model_version, trade_date FROM ml.model_runs WHERE champion_alias_moved "
+        "ORDER BY trade_date DESC LIMIT 1"
+    ).fetchone()
+    out.append("")
+    out.append(
+        f"champion: {champion[0]} version {champion[1]} (trained through {champion[2]})"
+        if champion else "champion: none — no model beat the market-only and majority baselines by the margin"
+    )
+    if ("ml", "oos_record") in {tuple(r) for r in conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:
+        oos = conn.execute(
+            "SELECT count(*), sum(n_labelled), avg(auc), avg(accuracy) FROM ml.oos_record"
+        ).fetchone()
+        if oos[0]:
+            out.append(f"out-of-sample (ml/predictions): {oos[0]} sessions, {int(oos[1] or 0):,} labelled bars, "
+                       f"mean AUC {_fmt(oos[2])}, mean accuracy {_fmt(oos[3])}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
