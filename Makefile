@@ -7,6 +7,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 export FINSIG_HOME ?= $(CURDIR)/.finsig
 export DAGSTER_HOME ?= $(FINSIG_HOME)/dagster
 export FINSIG_SENTIMENT_BACKEND ?= auto
+# libgomp threads spin while idle by default; on a busy 2-core box that costs XGBoost 5x.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 DEMO_FIRST_SESSION ?= 2024-06-24
 DEMO_SESSIONS ?= 20
