@@ -1,0 +1,178 @@
+"""``silver/news_sentiment``: class probabilities for every English, non-duplicate article.
+
+For the sessions of the run (one partition or a single-run backfill range) it reads the rows of
+``silver.news_articles`` with ``is_english AND NOT is_syndicated_duplicate``, looks their texts
+up in ``meta.sentiment_cache`` (:mod:`finsig_assets.sentiment.score_cache`), scores only the
+texts not found there - each distinct text once - and writes the new cache entries and the
+partition rows in one transaction. No DuckDB connection is open while the model runs, so other
+runs can read and write meanwhile; the ``gpu`` pool (limit 1 in the instance's ``dagster.yaml``)
+keeps two runs from loading the model onto one GPU, and the warehouse's lock retries cover the
+write.
+
+Rows: ``p_positive, p_negative, p_neutral`` (token-weighted over the article's chunks; see
+:mod:`finsig_assets.sentiment.text_chunks`), ``sentiment = p_positive - p_negative``,
+``confidence`` = the largest probability, ``n_chunks``, ``sentiment_model`` (``name@revision``
+of whatever scored it), ``text_mode``, ``available_at`` (copied from silver.news_articles so
+signals need no join) and ``text_sha256``. An article with no text at all (empty headline,
+no body sentence) gets no row - there is nothing to score and no score is invented - and is
+counted in the metadata and logged.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the asset function's type hints.
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from finsig_assets.materialization_metadata import standard_metadata
+from finsig_assets.partition_scope import scope_of
+from finsig_assets.partitions import trading_day_partitions
+from finsig_assets.sentiment.backend_selection import SentimentResource
+from finsig_assets.sentiment.score_cache import add_entries, cache_entries, lookup, text_keys
+from finsig_assets.warehouse import DuckDBWarehouse
+
+TABLE = "silver.news_sentiment"
+ARTICLES_KEY = dg.AssetKey(["silver", "news_articles"])
+PROGRESS_EVERY_SECONDS = 15.0
+
+OUTPUT_COLUMNS = [
+    "article_id",
+    "trade_date",
+    "sentiment_model",
+    "text_mode",
+    "p_positive",
+    "p_negative",
+    "p_neutral",
+    "sentiment",
+    "confidence",
+    "n_chunks",
+    "available_at",
+    "text_sha256",
+]
+
+_READ_SQL = """
+SELECT article_id, trade_date, headline, body, available_at
+FROM silver.news_articles
+WHERE trade_date BETWEEN ? AND ? AND is_english AND NOT is_syndicated_duplicate
+ORDER BY trade_date, available_at, article_id
+"""
+
+
+class ProgressLog:
+    """``progress(done, total)`` that logs at most every ``every`` seconds, and at the end."""
+
+    def __init__(self, log, what: str, every: float = PROGRESS_EVERY_SECONDS):
+        self.log, self.what, self.every = log, what, every
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < self.every:
+            return
+        self.last = now
+        rate = done / max(now - self.t0, 1e-9)
+        self.log.info(f"{self.what}: {done:,}/{total:,} distinct chunks scored ({rate:,.0f}/s)")
+
+
+@dg.asset(
+    key=["silver", "news_sentiment"],
+    partitions_def=trading_day_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="gpu",
+    group_name="silver",
+    kinds={"duckdb", "polars", "pytorch"},
+    deps=[dg.AssetDep(ARTICLES_KEY)],
+    description="FinBERT (or lexicon) class probabilities per English, non-duplicate article.",
+)
+def news_sentiment(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    sentiment: SentimentResource,
+) -> dg.MaterializeResult:
+    scope = scope_of(context)
+    backend = sentiment.active
+    text_mode = sentiment.text_mode
+    info = sentiment.describe()
+    if sentiment.fallback_reason:
+        context.log.warning(
+            f"FinBERT was not available, so {scope.label} is scored with {backend.sentiment_model}:"
+            f" {sentiment.fallback_reason}"
+        )
+
+    articles = warehouse.query(_READ_SQL, [scope.first, scope.last])
+    keys = text_keys(articles["headline"].to_list(), articles["body"].to_list(), text_mode)
+    articles = articles.with_columns(pl.Series("text_sha256", keys, dtype=pl.String))
+    cached = lookup(warehouse, backend.model_id, backend.revision, text_mode, keys)
+    todo = (
+        articles.filter(~pl.col("text_sha256").is_in(cached["text_sha256"].implode()))
+        .unique("text_sha256", keep="first", maintain_order=True)
+        .select("text_sha256", "headline", "body")
+    )
+    context.log.info(
+        f"{scope.label}: {articles.height:,} articles, {cached.height:,} distinct texts cached,"
+        f" {todo.height:,} to score with {backend.sentiment_model} ({text_mode}, {backend.device}/{backend.dtype})"
+    )
+
+    t0 = time.perf_counter()
+    scores = backend.score_articles(
+        todo["headline"].to_list(),
+        todo["body"].to_list(),
+        text_mode,
+        progress=ProgressLog(context.log, scope.label),
+    )
+    seconds = time.perf_counter() - t0
+    fresh = todo.select("text_sha256").hstack(scores)
+    empty = fresh.filter(pl.col("n_chunks") == 0)
+    fresh = fresh.filter(pl.col("n_chunks") > 0)
+    entries = cache_entries(
+        fresh["text_sha256"].to_list(),
+        fresh,
+        model=backend.model_id,
+        revision=backend.revision,
+        text_mode=text_mode,
+        device=backend.device,
+        dtype=backend.dtype,
+    )
+    all_scores = pl.concat([cached, fresh.select(cached.columns)], how="vertical_relaxed")
+    rows = (
+        articles.join(all_scores, on="text_sha256", how="inner")
+        .with_columns(
+            pl.lit(backend.sentiment_model).alias("sentiment_model"),
+            pl.lit(text_mode).alias("text_mode"),
+            (pl.col("p_positive") - pl.col("p_negative")).alias("sentiment"),
+            pl.max_horizontal("p_positive", "p_negative", "p_neutral").alias("confidence"),
+            pl.col("n_chunks").cast(pl.Int32),
+        )
+        .sort("trade_date", "available_at", "article_id")
+        .select(OUTPUT_COLUMNS)
+    )
+    skipped = articles.height - rows.height
+    if skipped:
+        context.log.warning(
+            f"{skipped} article(s) have no text to score (empty headline and body) and get no row:"
+            f" {', '.join(articles.filter(pl.col('text_sha256').is_in(empty['text_sha256'].implode()))['article_id'].head(10).to_list())}"
+        )
+
+    with warehouse.transaction() as tx:
+        add_entries(tx, entries)
+        tx.replace(TABLE, rows, scope.first, scope.last)
+
+    oom = getattr(backend, "oom_events", [])
+    summary = {
+        **info,
+        "text_mode": text_mode,
+        "articles_read": articles.height,
+        "texts_scored": fresh.height,
+        "texts_cached": cached.height,
+        "chunks_scored": int(fresh["n_chunks"].sum() or 0),
+        "articles_without_text": skipped,
+        "scoring_seconds": round(seconds, 3),
+        "texts_per_second": round(fresh.height / seconds, 1) if fresh.height and seconds > 0 else 0.0,
+        "oom_backoffs": len(oom),
+    }
+    context.log.info(
+        f"{scope.label}: wrote {rows.height:,} rows; scored {fresh.height:,} texts in {seconds:.1f}s,"
+        f" {cached.height:,} from the cache"
+    )
+    return dg.MaterializeResult(metadata=standard_metadata(rows, scope.label, summary))
