@@ -13,8 +13,14 @@ CONTRACT_KEYS = [
     "bronze/news_articles",
     "silver/market_bars",
     "silver/news_articles",
+    "silver/news_sentiment",
     "gold/market_features",
+    "gold/news_signals",
+    "gold/training_examples",
+    "ml/direction_model",
+    "ml/predictions",
 ]
+DUCKDB_WRITERS = [k for k in CONTRACT_KEYS if k not in ("silver/news_sentiment", "ml/direction_model")]
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +47,16 @@ def test_every_materializable_asset_is_partitioned_and_described(asset_graph):
         assert node.description, f"{node.key.to_user_string()} has no description"
 
 
-def test_writers_queue_on_the_duckdb_pool():
-    for assets_def in defs.resolve_all_asset_specs():
-        pass  # specs carry no pool; check the op definitions instead
+def test_writers_queue_on_their_pools():
     pools = {}
     for assets_def in defs.assets:
         if isinstance(assets_def, dg.AssetsDefinition):
             for key in assets_def.keys:
                 pools[key.to_user_string()] = assets_def.op.pool
-    for key in CONTRACT_KEYS:
+    for key in DUCKDB_WRITERS:
         assert pools[key] == "duckdb_writer", key
+    # FinBERT: never two runs loading the model onto one GPU at once.
+    assert pools["silver/news_sentiment"] == "gpu"
 
 
 def test_jobs_resolve():
@@ -60,6 +66,20 @@ def test_jobs_resolve():
     market = {k.to_user_string() for k in defs.resolve_job_def("market_refresh").asset_layer.executable_asset_keys}
     assert {"bronze/market_candles", "silver/market_bars", "gold/market_features"} <= market
     assert "bronze/news_articles" not in market
+
+
+def test_every_asset_table_has_a_ddl_contract():
+    from finsig_assets.warehouse import table_ddl_files
+
+    tables = {p.stem for p in table_ddl_files()}
+    # ml/direction_model's product is a registered MLflow model; its table is ml.model_runs.
+    expected = [k.replace("/", ".") for k in CONTRACT_KEYS if k != "ml/direction_model"] + ["ml.model_runs"]
+    for table in expected:
+        assert table in tables, table
+
+
+def test_resources_are_configured():
+    assert {"warehouse", "landing", "sentiment", "mlflow"} <= set(defs.resources)
 
 
 def test_sensor_targets_the_refresh_jobs():
