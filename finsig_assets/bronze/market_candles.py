@@ -20,6 +20,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.bronze.candle_dedup import dedup_candles
 from finsig_assets.bronze.candle_records import (
     DEFAULT_INSTRUMENT,
@@ -42,7 +43,6 @@ from finsig_assets.bronze.rejection_rate_check import (
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.warehouse import DuckDBWarehouse
 
 ASSET_KEY = ["bronze", "market_candles"]
@@ -248,13 +248,8 @@ def build_market_candles(
     return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
 
-@dg.asset(
+@trading_day_asset(
     key=ASSET_KEY,
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
-    group_name="bronze",
-    kinds={"duckdb", "polars"},
     check_specs=[check_spec(ASSET_KEY)],
     description=(
         "Complete OANDA M1 candles (raw v20 and flattened shapes) from $FINSIG_LANDING_DIR/market, one row "

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.bronze.article_records import PLACED_SCHEMA, ArticleCollector
 from finsig_assets.bronze.ingest import BatchParse, Span, collect, commit
 from finsig_assets.bronze.landing_index import LandedFile
@@ -31,7 +32,6 @@ from finsig_assets.bronze.rejection_rate_check import (
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.warehouse import DuckDBWarehouse
 
 ASSET_KEY = ["bronze", "news_articles"]
@@ -132,13 +132,8 @@ def build_news_articles(
     return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
 
-@dg.asset(
+@trading_day_asset(
     key=ASSET_KEY,
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
-    group_name="bronze",
-    kinds={"duckdb", "polars"},
     check_specs=[check_spec(ASSET_KEY)],
     description=(
         "News articles as landed in $FINSIG_LANDING_DIR/news (one per .json file, or per line of .ndjson "

@@ -42,6 +42,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import markdown_table, standard_metadata
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
@@ -61,7 +62,6 @@ from finsig_assets.ml.training_table import (
 )
 from finsig_assets.ml.walk_forward import SCHEMES
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.trading_calendar import cutoff_utc, previous_session
 from finsig_assets.warehouse import DuckDBWarehouse
 
@@ -264,11 +264,9 @@ def _write_run(warehouse: DuckDBWarehouse, row: dict) -> None:
         tx.replace(TABLE, frame, row["trade_date"], row["trade_date"])
 
 
-@dg.asset(
+@trading_day_asset(
     key=ASSET_KEY,
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="ml",
+    pool=None,  # training holds no DuckDB connection; short writes retry on the lock
     kinds={"xgboost", "mlflow", "duckdb"},
     deps=[
         dg.AssetDep(

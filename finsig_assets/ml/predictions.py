@@ -37,6 +37,7 @@ import polars as pl
 import xgboost as xgb
 from pydantic import Field
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
 from finsig_assets.ml.direction_model import ASSET_KEY as DIRECTION_MODEL_KEY
@@ -53,7 +54,6 @@ from finsig_assets.ml.training_table import (
     sentiment_models,
 )
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.warehouse import DuckDBWarehouse
 
@@ -97,12 +97,8 @@ class PredictionsConfig(dg.Config):
     rth_only: bool = Field(default=True, description="Score regular-hours rows only (as the default training).")
 
 
-@dg.asset(
+@trading_day_asset(
     key=ASSET_KEY,
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
-    group_name="ml",
     kinds={"xgboost", "mlflow", "duckdb"},
     deps=[
         dg.AssetDep(TRAINING_EXAMPLES_KEY),

@@ -25,9 +25,9 @@ import time
 import dagster as dg
 import polars as pl
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.sentiment.backend_selection import SentimentResource
 from finsig_assets.sentiment.score_cache import add_entries, cache_entries, lookup, text_keys
 from finsig_assets.warehouse import DuckDBWarehouse
@@ -75,12 +75,9 @@ class ProgressLog:
         self.log.info(f"{self.what}: {done:,}/{total:,} distinct chunks scored ({rate:,.0f}/s)")
 
 
-@dg.asset(
+@trading_day_asset(
     key=["silver", "news_sentiment"],
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     pool="gpu",
-    group_name="silver",
     kinds={"duckdb", "polars", "pytorch"},
     deps=[dg.AssetDep(ARTICLES_KEY)],
     description="FinBERT (or lexicon) class probabilities per English, non-duplicate article.",

@@ -33,9 +33,9 @@ import time
 import dagster as dg
 import polars as pl
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.trading_calendar import session_frame
 from finsig_assets.warehouse import DuckDBWarehouse
 
@@ -193,13 +193,8 @@ def summarize(frame: pl.DataFrame) -> dict[str, object]:
     }
 
 
-@dg.asset(
-    key_prefix="silver",
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
-    group_name="silver",
-    kinds={"duckdb", "polars"},
+@trading_day_asset(
+    key=["silver", "market_bars"],
     deps=[
         dg.AssetDep(
             BRONZE_KEY,

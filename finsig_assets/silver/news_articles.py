@@ -38,9 +38,9 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import markdown_table, standard_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.silver.news_dedup import SYNDICATION_WINDOW, collapse_copies, flag_syndicated
 from finsig_assets.trading_calendar import assign_trade_dates
 from finsig_assets.warehouse import DuckDBWarehouse
@@ -153,13 +153,8 @@ def summarize(frame: pl.DataFrame, latency_minutes: int) -> tuple[dict[str, obje
     return summary, table
 
 
-@dg.asset(
-    key_prefix="silver",
-    partitions_def=trading_day_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb_writer",
-    group_name="silver",
-    kinds={"duckdb", "polars"},
+@trading_day_asset(
+    key=["silver", "news_articles"],
     deps=[
         dg.AssetDep(
             BRONZE_KEY,

@@ -69,10 +69,10 @@ import duckdb
 import polars as pl
 import pydantic
 
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
-from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.trading_calendar import session_frame
 from finsig_assets.warehouse import DuckDBWarehouse
 
@@ -571,20 +571,14 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         run = run_sql_model(model, warehouse, scope, values, log=context.log)
         return dg.MaterializeResult(metadata=result_metadata(run))
 
-    with warnings.catch_warnings():  # backfill_policy is "beta" in Dagster 1.13; it is the design
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        _sql_model_asset = dg.asset(
-            key=model.key,
-            deps=[dg.AssetDep(dep, partition_mapping=mapping) for dep in model.deps],
-            description=f"{model.description}\n\nSQL model: `{model.display_path}`",
-            partitions_def=trading_day_partitions,
-            backfill_policy=dg.BackfillPolicy.single_run(),
-            pool="duckdb_writer",
-            group_name=model.layer,
-            kinds={"duckdb", "sql"},
-            code_version=model.code_version,
-            metadata=definition_metadata,
-        )(_sql_model_asset)
+    _sql_model_asset = trading_day_asset(
+        key=model.key,
+        deps=[dg.AssetDep(dep, partition_mapping=mapping) for dep in model.deps],
+        description=f"{model.description}\n\nSQL model: `{model.display_path}`",
+        kinds={"duckdb", "sql"},
+        code_version=model.code_version,
+        metadata=definition_metadata,
+    )(_sql_model_asset)
 
     _BUILT[cache_key] = _sql_model_asset
     return _sql_model_asset
