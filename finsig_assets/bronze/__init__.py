@@ -5,8 +5,7 @@ Assets (both partitioned by trading day, single-run backfills, pool ``duckdb_wri
 * ``market_candles`` — key ``bronze/market_candles``, table ``bronze.market_candles``;
 * ``news_articles`` — key ``bronze/news_articles``, table ``bronze.news_articles``.
 
-Each carries its ``rejection_rate`` asset check as a ``check_spec`` (so ``bronze_checks`` is
-empty). Rejected records land in ``bronze.quarantine``; the landing-file index lives in
+Each carries its ``rejection_rate`` asset check as a ``check_spec``. Rejected records land in ``bronze.quarantine``; the landing-file index lives in
 ``meta.landing_files`` and ``meta.landing_file_days``.
 
 Modules: ``records`` (shared parsing helpers), ``candle_records`` / ``article_records`` (parse
@@ -19,13 +18,11 @@ from finsig_assets.bronze.market_candles import MarketCandlesConfig, market_cand
 from finsig_assets.bronze.news_articles import NewsArticlesConfig, news_articles
 
 bronze_assets = [market_candles, news_articles]
-bronze_checks: list = []  # the rejection_rate checks are check_specs on the assets above
 
 __all__ = [
     "MarketCandlesConfig",
     "NewsArticlesConfig",
     "bronze_assets",
-    "bronze_checks",
     "market_candles",
     "news_articles",
 ]

@@ -29,6 +29,7 @@ import polars as pl
 
 from finsig_assets.bronze.records import (
     DAY_SPAN_SCHEMA,
+    day_spans,
     UNPLACEABLE_SCHEMA,
     UTC_US,
     UTF8_BOM,
@@ -343,19 +344,7 @@ class ArticleCollector:
             )
             unplaceable = pl.concat([unplaceable, extra.select(list(unplaceable.columns))]).sort("file", "source_line")
         placed = frame.filter(pl.col("trade_date").is_not_null())
-        days = (
-            placed.group_by("file", "trade_date")
-            .agg(
-                pl.len().cast(pl.Int64).alias("n_records"),
-                pl.col("byte_start").min(),
-                pl.col("byte_end").max(),
-                pl.col("source_line").min().alias("line_start"),
-                pl.col("ts").min().alias("min_ts"),
-                pl.col("ts").max().alias("max_ts"),
-            )
-            .select(list(days_schema))
-            .sort("file", "trade_date")
-        )
+        days = day_spans(placed)
         if keep is not None:
             placed = placed.filter(pl.col("trade_date").is_between(keep[0], keep[1]))
         return ArticleParse(placed.select(["file", *PLACED_SCHEMA]), unplaceable, days)

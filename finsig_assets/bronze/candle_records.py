@@ -45,7 +45,7 @@ import orjson
 import polars as pl
 
 from finsig_assets.bronze.records import (
-    DAY_SPAN_SCHEMA,
+    day_spans,
     UNPLACEABLE_SCHEMA,
     UTC_US,
     UTF8_BOM,
@@ -495,18 +495,7 @@ def _finish_chunk(
     placed = frame.filter(pl.col("trade_date").is_not_null())
 
     # Day spans over every placed record (valid, rejected or in progress): the landing index.
-    days = (
-        placed.group_by("file", "trade_date")
-        .agg(
-            pl.len().cast(pl.Int64).alias("n_records"),
-            pl.col("byte_start").min(),
-            pl.col("byte_end").max(),
-            pl.col("source_line").min().alias("line_start"),
-            pl.col("ts").min().alias("min_ts"),
-            pl.col("ts").max().alias("max_ts"),
-        )
-        .select(["file", *DAY_SPAN_SCHEMA])
-    )
+    days = day_spans(placed)
     if keep is not None:
         placed = placed.filter(pl.col("trade_date").is_between(keep[0], keep[1]))
 

@@ -60,6 +60,26 @@ DAY_SPAN_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+def day_spans(placed: pl.DataFrame) -> pl.DataFrame:
+    """Per (file, trade_date) of placed records: count, byte range, first line, time range.
+
+    This is what the landing index stores, so that a partition reads only its byte ranges.
+    """
+    return (
+        placed.group_by("file", "trade_date")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_records"),
+            pl.col("byte_start").min(),
+            pl.col("byte_end").max(),
+            pl.col("source_line").min().alias("line_start"),
+            pl.col("ts").min().alias("min_ts"),
+            pl.col("ts").max().alias("max_ts"),
+        )
+        .select(["file", *DAY_SPAN_SCHEMA])
+        .sort("file", "trade_date")
+    )
+
+
 class RecordRejected(Exception):
     """Raised inside the record validators; carries the kind and the human-readable reason."""
 

@@ -254,7 +254,7 @@ def metrics_markdown(outcome: TrainingOutcome) -> str:
     lines = ["| metric | " + " | ".join(baselines.LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for m in METRIC_NAMES:
         lines.append(f"| {m} | " + " | ".join(fmt(getattr(outcome.scores[n], m)) for n in names) + " |")
-    lines.append(f"| rows | " + " | ".join(f"{outcome.scores[n].n:,}" for n in names) + " |")
+    lines.append("| rows | " + " | ".join(f"{outcome.scores[n].n:,}" for n in names) + " |")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from finsig_assets.bronze import bronze_assets, bronze_checks, market_candles, news_articles
+from finsig_assets.bronze import bronze_assets, market_candles, news_articles
 from finsig_assets_tests.bronze.helpers import flat, materialize, metadata, ny, v20, write_lines
 
 D = dt.date.fromisoformat
@@ -22,7 +22,6 @@ def test_exports():
     assert market_candles.key.path == ["bronze", "market_candles"]
     assert news_articles.key.path == ["bronze", "news_articles"]
     assert bronze_assets == [market_candles, news_articles]
-    assert bronze_checks == []
     for asset in bronze_assets:
         assert [c.name for c in asset.check_specs] == ["rejection_rate"]
         assert set(asset.required_resource_keys) >= {"warehouse", "landing"}
