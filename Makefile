@@ -13,6 +13,12 @@ export OMP_WAIT_POLICY ?= PASSIVE
 DEMO_FIRST_SESSION ?= 2024-06-24
 DEMO_SESSIONS ?= 20
 DEMO_SEED ?= 7
+# 0 = prices independent of news (the honest demo: the model should find nothing);
+# e.g. `make demo DEMO_NEWS_EFFECT=6 DEMO_ARTICLES=120` plants an effect the model can learn.
+DEMO_NEWS_EFFECT ?= 0
+DEMO_ARTICLES ?= 30
+# The direction model's training window, sized to the demo's 20 sessions.
+DEMO_RUN_CONFIG ?= {"ops": {"ml__direction_model": {"config": {"window_sessions": 20, "min_sessions": 8}}}}
 PYTEST_ARGS ?=
 
 .PHONY: setup demo demo-data materialize summary test ui mlflow-ui bench clean
@@ -29,14 +35,15 @@ demo: setup demo-data materialize summary
 
 demo-data: setup
 	$(BIN)/finsig init-instance
-	$(BIN)/finsig demo-data --first-session $(DEMO_FIRST_SESSION) --sessions $(DEMO_SESSIONS) --seed $(DEMO_SEED) --force
+	$(BIN)/finsig demo-data --first-session $(DEMO_FIRST_SESSION) --sessions $(DEMO_SESSIONS) --seed $(DEMO_SEED) --force \
+		--news-effect $(DEMO_NEWS_EFFECT) --articles-per-session $(DEMO_ARTICLES)
 
 # The whole graph over the demo sessions, as one single-run backfill recorded in $$DAGSTER_HOME.
 materialize: setup
 	@last=$$($(BIN)/python -m finsig_assets.session_range $(DEMO_FIRST_SESSION) $(DEMO_SESSIONS)); \
 	echo "materializing every asset for $(DEMO_FIRST_SESSION)...$$last"; \
 	$(BIN)/dagster asset materialize -m finsig_assets.definitions --select '*' \
-		--partition-range "$(DEMO_FIRST_SESSION)...$$last"
+		--partition-range "$(DEMO_FIRST_SESSION)...$$last" --config-json '$(DEMO_RUN_CONFIG)'
 
 summary: setup
 	$(BIN)/finsig summary

@@ -62,7 +62,7 @@ def _model_summary(conn) -> list[str]:
            f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6}  promoted"]
     for (day, status, version, promoted, auc, m_auc, maj_auc, s_auc, ll, m_ll, maj_ll, news, reason) in runs:
         if status != "trained":
-            out.append(f"  {day!s:<11} {status[:22]:<22} {'':>4} {(reason or '')[:70]}")
+            out.append(f"  {day!s:<11} {status[:22]:<22}   — {(reason or '')[:80]}")
             continue
         out.append(
             f"  {day!s:<11} {status:<22} {version or '':>4} {_fmt(auc):>6} {_fmt(m_auc):>8} {_fmt(maj_auc):>8} "
