@@ -9,8 +9,19 @@ import dagster as dg
 import polars as pl
 
 
+def sql_type(dtype: pl.DataType) -> str:
+    """The DuckDB type a polars column is stored as, so the UI shows the table's own types."""
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    return {
+        pl.Float64: "DOUBLE", pl.Float32: "FLOAT", pl.Int64: "BIGINT", pl.Int32: "INTEGER",
+        pl.Int16: "SMALLINT", pl.UInt32: "UINTEGER", pl.UInt64: "UBIGINT", pl.Boolean: "BOOLEAN",
+        pl.String: "VARCHAR", pl.Date: "DATE",
+    }.get(dtype.base_type(), str(dtype))
+
+
 def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()])
+    return dg.TableSchema(columns=[dg.TableColumn(name, sql_type(dtype)) for name, dtype in frame.schema.items()])
 
 
 def markdown_table(rows: Mapping[str, Any], headers: tuple[str, str] = ("measure", "value")) -> str:
