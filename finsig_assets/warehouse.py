@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,45 @@ def _is_lock_error(exc: BaseException) -> bool:
 def table_ddl_files() -> list[Path]:
     """One ``CREATE TABLE IF NOT EXISTS`` file per table, in ``dbt_like_sql/tables``."""
     return sorted((settings.sql_dir() / "tables").glob("*.sql"))
+
+
+def table_ddl_path(table: str) -> Path:
+    return settings.sql_dir() / "tables" / f"{check_table_name(table)}.sql"
+
+
+def table_schema(table: str, ddl_path: Path | None = None) -> tuple[tuple[str, str], ...]:
+    """``(column, DuckDB type)`` of ``table`` in declaration order, read from its DDL file.
+
+    The DDL in ``dbt_like_sql/tables`` is the contract; assets select their output columns from
+    here instead of keeping a copy that could drift from it.
+    """
+    path = ddl_path or table_ddl_path(table)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no DDL for table {table}")
+    rows = _declared_columns(table, path.read_text())
+    if not rows:
+        raise ValueError(f"{path} does not create the table {table}")
+    return rows
+
+
+@lru_cache(maxsize=256)
+def _declared_columns(table: str, ddl: str) -> tuple[tuple[str, str], ...]:
+    conn = duckdb.connect()
+    try:
+        conn.execute(ddl)
+        schema, name = table.split(".")
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        ).fetchall()
+    finally:
+        conn.close()
+    return tuple((str(c), str(t)) for c, t in rows)
+
+
+def table_columns(table: str) -> list[str]:
+    return [name for name, _ in table_schema(table)]
 
 
 def check_table_name(table: str) -> str:

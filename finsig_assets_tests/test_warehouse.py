@@ -161,3 +161,22 @@ def test_lock_wait_is_bounded(warehouse, tmp_path):
             pass
     holder.kill()
     holder.wait()
+
+
+def test_declared_columns_are_the_live_tables_columns(warehouse):
+    from finsig_assets.warehouse import table_columns, table_ddl_files
+
+    with warehouse.connection() as conn:
+        for ddl in table_ddl_files():
+            schema, name = ddl.stem.split(".")
+            live = [r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position", [schema, name]).fetchall()]
+            assert table_columns(ddl.stem) == live, ddl.name
+
+
+def test_table_without_ddl_is_named_in_the_error():
+    from finsig_assets.warehouse import table_columns
+
+    with pytest.raises(FileNotFoundError, match="no DDL for table bronze.nothing_here"):
+        table_columns("bronze.nothing_here")

@@ -43,25 +43,12 @@ from finsig_assets.bronze.rejection_rate_check import (
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 ASSET_KEY = ["bronze", "market_candles"]
 TABLE = "bronze.market_candles"
 DATASET = "market"
-TABLE_COLUMNS = [
-    "instrument",
-    "ts",
-    "trade_date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "collected_at",
-    "source_file",
-    "source_line",
-    "ingested_at",
-]
+TABLE_COLUMNS = table_columns("bronze.market_candles")  # the DDL in dbt_like_sql/tables is the contract
 
 
 class MarketCandlesConfig(BronzeConfig):

@@ -32,28 +32,12 @@ from finsig_assets.bronze.rejection_rate_check import (
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 ASSET_KEY = ["bronze", "news_articles"]
 TABLE = "bronze.news_articles"
 DATASET = "news"
-TABLE_COLUMNS = [
-    "article_id",
-    "trade_date",
-    "headline",
-    "body",
-    "url",
-    "source",
-    "published_at",
-    "collected_at",
-    "sp500_relevant",
-    "collection_method",
-    "language",
-    "content_fetched",
-    "source_file",
-    "source_line",
-    "ingested_at",
-]
+TABLE_COLUMNS = table_columns("bronze.news_articles")  # the DDL in dbt_like_sql/tables is the contract
 
 
 class NewsArticlesConfig(BronzeConfig):

@@ -30,26 +30,13 @@ from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.sentiment.backend_selection import SentimentResource
 from finsig_assets.sentiment.score_cache import add_entries, cache_entries, lookup, text_keys
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 TABLE = "silver.news_sentiment"
 ARTICLES_KEY = dg.AssetKey(["silver", "news_articles"])
 PROGRESS_EVERY_SECONDS = 15.0
 
-OUTPUT_COLUMNS = [
-    "article_id",
-    "trade_date",
-    "sentiment_model",
-    "text_mode",
-    "p_positive",
-    "p_negative",
-    "p_neutral",
-    "sentiment",
-    "confidence",
-    "n_chunks",
-    "available_at",
-    "text_sha256",
-]
+OUTPUT_COLUMNS = table_columns("silver.news_sentiment")  # the DDL in dbt_like_sql/tables is the contract
 
 _READ_SQL = """
 SELECT article_id, trade_date, headline, body, available_at

@@ -37,7 +37,7 @@ from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 TABLE = "silver.market_bars"
 BRONZE_KEY = dg.AssetKey(["bronze", "market_candles"])
@@ -46,19 +46,7 @@ LARGE_GAP_MINUTES = 5.0
 # scan of everything earlier (only needed after a gap longer than this, or for the first bar).
 PREVIOUS_BAR_LOOKBACK = dt.timedelta(days=21)
 
-OUTPUT_COLUMNS = [
-    "instrument",
-    "ts",
-    "trade_date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "is_rth",
-    "minutes_to_close",
-    "gap_minutes",
-]
+OUTPUT_COLUMNS = table_columns("silver.market_bars")  # the DDL in dbt_like_sql/tables is the contract
 
 _READ_WINDOW_SQL = """
 SELECT instrument, ts, open, high, low, close, volume, ingested_at, source_file, source_line

@@ -43,31 +43,14 @@ from finsig_assets.materialization_metadata import markdown_table, standard_meta
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.silver.news_dedup import SYNDICATION_WINDOW, collapse_copies, flag_syndicated
 from finsig_assets.trading_calendar import assign_trade_dates
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 TABLE = "silver.news_articles"
 BRONZE_KEY = dg.AssetKey(["bronze", "news_articles"])
 LATENCY_ENV = "FINSIG_NEWS_LATENCY_MINUTES"
 MAX_LATENCY_MINUTES = 24 * 60
 
-OUTPUT_COLUMNS = [
-    "article_id",
-    "trade_date",
-    "headline",
-    "body",
-    "url",
-    "source",
-    "source_family",
-    "published_at",
-    "available_at",
-    "language",
-    "is_english",
-    "has_body",
-    "n_copies",
-    "is_syndicated_duplicate",
-    "duplicate_of",
-    "source_file",
-]
+OUTPUT_COLUMNS = table_columns("silver.news_articles")  # the DDL in dbt_like_sql/tables is the contract
 
 _READ_COPIES_SQL = """
 WITH ids AS (

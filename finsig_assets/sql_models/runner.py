@@ -74,7 +74,7 @@ from finsig_assets import settings
 from finsig_assets.materialization_metadata import standard_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, table_schema
 
 #: Parameters every model may reference, with their types (documentation and error messages).
 STANDARD_PARAMETERS: dict[str, str] = {
@@ -199,22 +199,12 @@ def _parse_config(path: Path, line: int, text: str) -> dict[str, Any]:
 
 
 def _table_columns(path: Path, ddl_path: Path, table: str) -> tuple[tuple[str, str], ...]:
-    conn = duckdb.connect()
     try:
-        conn.execute(ddl_path.read_text())
-        schema, name = table.split(".")
-        rows = conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [schema, name],
-        ).fetchall()
+        return table_schema(table, ddl_path)
     except duckdb.Error as exc:
         raise _fail(ddl_path, None, f"DDL for {table} (model {path.name}) does not run: {exc}") from exc
-    finally:
-        conn.close()
-    if not rows:
-        raise _fail(ddl_path, None, f"does not create the table {table} that {path.name} writes")
-    return tuple((str(c), str(t)) for c, t in rows)
+    except ValueError:
+        raise _fail(ddl_path, None, f"does not create the table {table} that {path.name} writes") from None
 
 
 def load_sql_model(path: Path | str) -> SqlModel:
