@@ -5,6 +5,7 @@
 -- python_post: recursive_indicators
 -- config: warmup_bars=2000
 -- chunk_sessions: 125
+-- checks: unique_keys(instrument, ts), one_row_per(silver.market_bars)
 --
 -- How this model runs (finsig_assets/sql_models/runner.py):
 --   * Bound parameters: $window_start / $window_end (TIMESTAMPTZ, the ownership window of the

@@ -3,6 +3,7 @@
 -- deps: silver/market_bars, silver/news_sentiment
 -- lookback_sessions: 4
 -- config: half_life_minutes=30.0, long_window_minutes=1440, recency_cap_minutes=4320
+-- checks: unique_keys(instrument, ts), one_row_per(silver.market_bars)
 --
 -- Leakage rules (DESIGN.md): an article counts at bar t only when available_at <= t, so an
 -- article available at 10:07 enters the 10:07 bar's windows and never the 10:06 bar's. Windows

@@ -3,6 +3,7 @@
 -- deps: gold/market_features, gold/news_signals, silver/market_bars
 -- lookback_sessions: 0
 -- config: horizon_minutes=30, max_gap_minutes=5, rth_only=True
+-- checks: unique_keys(instrument, ts), one_row_per(silver.market_bars WHERE is_rth OR NOT $rth_only), labels_within_session(fwd_return_30m, label_up)
 --
 -- Labels are defined by time, not by row offsets (the reference system shifted rows and so
 -- crossed closes and gaps). ts is the bar's open: the label runs from the close of the bar at

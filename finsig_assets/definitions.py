@@ -4,24 +4,46 @@ Resources come from the environment with defaults that make a fresh checkout wor
 (``finsig_assets/settings.py``): ``warehouse`` (DuckDB), ``landing`` (raw files),
 ``sentiment`` (FinBERT or the lexicon fallback, by ``FINSIG_SENTIMENT_BACKEND``) and
 ``mlflow`` (tracking URI and registry).
+
+What runs by itself, and why it is on by default (``make ui`` shows a live system):
+
+- ``landing_sensor`` ingests new, changed and deleted landing files into bronze;
+- ``default_automation_condition_sensor`` evaluates the assets' automation conditions, so every
+  layer below bronze follows its upstream partitions (``finsig_assets/automation.py``) and the
+  freshness checks run after each session;
+- ``session_close_schedule`` (off by default) requests the whole graph for each session at
+  17:15 New York, for deployments whose files arrive in bulk.
 """
 
 import dagster as dg
 
 from finsig_assets.bronze import bronze_assets
-from finsig_assets.jobs import finsig_pipeline, market_refresh, news_refresh
+from finsig_assets.checks.session_freshness import session_freshness
+from finsig_assets.jobs import finsig_pipeline
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml import MlflowTracking, ml_assets, ml_training_job
+from finsig_assets.schedules import session_close_schedule
 from finsig_assets.sensors import landing_sensor
 from finsig_assets.sentiment import SentimentResource, sentiment_assets
 from finsig_assets.silver import silver_assets
 from finsig_assets.sql_models import build_sql_assets
 from finsig_assets.warehouse import DuckDBWarehouse
 
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "default_automation_condition_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Evaluates the automation conditions: every layer below bronze follows the partitions its upstream "
+    "updated (one backfill per tick, honouring the single-run backfill policies); freshness checks after each session.",
+)
+
 defs = dg.Definitions(
     assets=[*bronze_assets, *silver_assets, *sentiment_assets, *build_sql_assets(), *ml_assets],
-    jobs=[finsig_pipeline, market_refresh, news_refresh, ml_training_job],
-    sensors=[landing_sensor],
+    asset_checks=[session_freshness],
+    jobs=[finsig_pipeline, ml_training_job],
+    sensors=[landing_sensor, automation_sensor],
+    schedules=[session_close_schedule],
     resources={
         "warehouse": DuckDBWarehouse(),
         "landing": LandingZone(),

@@ -14,6 +14,10 @@ class LandingZone(dg.ConfigurableResource):
     root: str = Field(default_factory=lambda: str(settings.landing_dir()), description="The landing directory.")
 
     @property
+    def root_path(self) -> Path:
+        return Path(self.root)
+
+    @property
     def market_dir(self) -> Path:
         return Path(self.root) / "market"
 

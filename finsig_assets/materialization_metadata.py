@@ -1,12 +1,23 @@
-"""The metadata every materialization carries: row count, column schema, a markdown summary."""
+"""The metadata every materialization carries: row count, column schema, a markdown summary.
+
+A run covers one partition or a range of them (single-run backfills). Dagster records one
+materialization per partition and copies the run's metadata onto each; so that a partition
+shows its own numbers, :func:`partition_metadata` gives every partition its own row count and
+details (``context.add_asset_metadata(..., partition_key=...)``) and keeps for the shared
+metadata only what is true of all of them (the column schema) and the run's totals, under
+names starting with ``run_``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import polars as pl
+
+RUN_PREFIX = "run_"
+PREVIEW_MAX_PARTITIONS = 5
 
 
 def sql_type(dtype: pl.DataType) -> str:
@@ -26,8 +37,27 @@ def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
 
 def markdown_table(rows: Mapping[str, Any], headers: tuple[str, str] = ("measure", "value")) -> str:
     lines = [f"| {headers[0]} | {headers[1]} |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in rows.items()]
+    lines += [f"| {k} | {_plain(v)} |" for k, v in rows.items()]
     return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, dg.MetadataValue) and isinstance(value.value, (str, int, float)) else value
+
+
+def typed_metadata(details: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain numbers and strings as typed metadata values (MetadataValue instances pass through)."""
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        if isinstance(value, (dg.MetadataValue, dg.TableSchema)):
+            out[key] = value
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            out[key] = dg.MetadataValue.text(str(value))
+        elif isinstance(value, int):
+            out[key] = dg.MetadataValue.int(value)
+        else:
+            out[key] = dg.MetadataValue.float(float(value))
+    return out
 
 
 def standard_metadata(
@@ -43,15 +73,63 @@ def standard_metadata(
         "partition_range": dg.MetadataValue.text(scope_label),
     }
     details = dict(summary or {})
-    for key, value in details.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            meta[key] = dg.MetadataValue.text(str(value))
-        elif isinstance(value, int):
-            meta[key] = dg.MetadataValue.int(value)
-        else:
-            meta[key] = dg.MetadataValue.float(float(value))
+    meta |= typed_metadata(details)
     md = f"**{frame.height:,} rows** for `{scope_label}`\n\n" + markdown_table({"rows": f"{frame.height:,}", **details})
     if frame.height and preview_rows:
         md += "\n\n" + frame.head(preview_rows).to_pandas().to_markdown(index=False)
     meta["summary"] = dg.MetadataValue.md(md)
     return meta
+
+
+def _run_names(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {(k if k.startswith(RUN_PREFIX) else f"{RUN_PREFIX}{k}"): v for k, v in (details or {}).items()}
+
+
+def partition_metadata(
+    context: dg.AssetExecutionContext | None,
+    frame: pl.DataFrame,
+    sessions: Sequence[Any],
+    scope_label: str,
+    run_summary: Mapping[str, Any] | None = None,
+    per_partition: Mapping[Any, Mapping[str, Any]] | None = None,
+    date_column: str = "trade_date",
+    preview_rows: int = 5,
+) -> dict[str, Any]:
+    """The metadata of a run over ``sessions``; each partition's own numbers go on its event.
+
+    ``frame`` holds the rows written (with ``date_column``); ``per_partition`` maps a session to
+    that partition's own numbers (e.g. rejected records); ``run_summary`` holds numbers of the
+    whole run (timings, files read), reported as ``run_<name>``. Returns the metadata for the
+    ``MaterializeResult``. With one session, partition and run are the same thing and this is
+    :func:`standard_metadata` with the run's numbers added.
+    """
+    per_partition = per_partition or {}
+    if len(sessions) <= 1:
+        own = dict(per_partition.get(sessions[0], {})) if sessions else {}
+        return standard_metadata(frame, scope_label, {**own, **_run_names(run_summary)}, preview_rows=preview_rows)
+    counts: dict[Any, int] = {}
+    if frame.height and date_column in frame.columns:
+        counts = dict(frame.group_by(date_column).len().iter_rows())
+    preview = preview_rows if len(sessions) <= PREVIEW_MAX_PARTITIONS else 0
+    for day in sessions:
+        key = day.isoformat() if hasattr(day, "isoformat") else str(day)
+        rows = int(counts.get(day, 0))
+        own = dict(per_partition.get(day, {}))
+        meta: dict[str, Any] = {
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            "partition_range": dg.MetadataValue.text(key),
+            **typed_metadata(own),
+        }
+        md = f"**{rows:,} rows** for `{key}` (one partition of a run over `{scope_label}`)\n\n"
+        md += markdown_table({"rows": f"{rows:,}", **own})
+        if preview and rows:
+            md += "\n\n" + frame.filter(pl.col(date_column) == day).head(preview).to_pandas().to_markdown(index=False)
+        meta["summary"] = dg.MetadataValue.md(md)
+        if context is not None:
+            context.add_asset_metadata(meta, partition_key=key)
+    return {
+        "dagster/column_schema": column_schema(frame),
+        "run_partition_range": dg.MetadataValue.text(scope_label),
+        "run_rows": dg.MetadataValue.int(frame.height),
+        **typed_metadata(_run_names(run_summary)),
+    }

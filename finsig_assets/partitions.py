@@ -38,3 +38,19 @@ def build_trading_day_partitions(start: str | None = None) -> dg.DailyPartitions
 
 
 trading_day_partitions = build_trading_day_partitions()
+
+
+def lookback_mapping(sessions: int, end_offset: int = 0) -> dg.TimeWindowPartitionMapping:
+    """Partition D reads D - ``sessions`` .. D + ``end_offset`` of its upstream.
+
+    Before the first partition (``FINSIG_PARTITIONS_START``) the look-back simply has nothing
+    to read: ``allow_nonexistent_upstream_partitions`` (beta in Dagster 1.13, hence the
+    warning filter) keeps the first partitions materializable.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        return dg.TimeWindowPartitionMapping(
+            start_offset=-sessions, end_offset=end_offset, allow_nonexistent_upstream_partitions=True
+        )

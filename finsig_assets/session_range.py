@@ -1,6 +1,7 @@
-"""``python -m finsig_assets.session_range FIRST N``: the last of N sessions from FIRST.
+"""``python -m finsig_assets.session_range``: partition ranges for the Makefile.
 
-The Makefile uses it to turn "20 demo sessions from 2024-06-24" into a partition range.
+    python -m finsig_assets.session_range FIRST N   # FIRST...(the Nth session from FIRST)
+    python -m finsig_assets.session_range demo      # the demo's range in $FINSIG_HOME/finsig.env
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ def last_of(first: str, n: int) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m finsig_assets.session_range FIRST_SESSION N")
-    print(last_of(sys.argv[1], int(sys.argv[2])))
+    if sys.argv[1:] == ["demo"]:
+        from finsig_assets.demo_data.command import demo_range
+
+        try:
+            first, last = demo_range()
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+        print(f"{first}...{last}")
+    elif len(sys.argv) == 3:
+        print(f"{sys.argv[1]}...{last_of(sys.argv[1], int(sys.argv[2]))}")
+    else:
+        raise SystemExit("usage: python -m finsig_assets.session_range FIRST_SESSION N | demo")

@@ -1,25 +1,90 @@
-"""Where finsig keeps its files, from the environment (DESIGN.md's configuration contract).
+"""Where finsig keeps its files and how it is tuned, from the environment (the configuration contract).
 
 Every default hangs off ``FINSIG_HOME`` so that a fresh checkout works with no set-up and a
 deployment moves everything by setting one variable.
+
+``$FINSIG_HOME/finsig.env`` (``NAME=value`` lines, ``#`` comments) holds settings that belong to
+one home rather than to one shell: every process that opens the home -- ``dagster asset
+materialize``, ``dagster dev``, the daemon, a sensor's or the automation's runs -- reads the
+same values, so an automatic run is configured like the run that built the data. A variable
+set in the environment wins over the file. ``finsig demo-data`` writes the demo's file.
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+
+HOME_SETTINGS_FILE = "finsig.env"
 
 
 def finsig_home() -> Path:
     return Path(os.environ.get("FINSIG_HOME", "./.finsig")).resolve()
 
 
+def home_settings_path(home: Path | None = None) -> Path:
+    return (home or finsig_home()) / HOME_SETTINGS_FILE
+
+
+@lru_cache(maxsize=8)
+def _read_home_settings(path: str, mtime_ns: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for lineno, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise ValueError(f"{path}:{lineno}: expected NAME=value, got {raw!r}")
+        out[name.strip()] = value.strip().strip('"').strip("'")
+    return out
+
+
+def home_settings(home: Path | None = None) -> dict[str, str]:
+    """The settings written in ``$FINSIG_HOME/finsig.env`` (empty when there is no such file)."""
+    path = home_settings_path(home)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return {}
+    return dict(_read_home_settings(str(path), mtime))
+
+
+def setting(name: str, default: str | None = None) -> str | None:
+    """``name`` from the environment, else from ``$FINSIG_HOME/finsig.env``, else ``default``."""
+    value = os.environ.get(name)
+    if value is not None and value.strip() != "":
+        return value
+    return home_settings().get(name, default)
+
+
+def int_setting(name: str, default: int) -> int:
+    text = setting(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not an integer (environment or {home_settings_path()})") from None
+
+
+def float_setting(name: str, default: float) -> float:
+    text = setting(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number (environment or {home_settings_path()})") from None
+
+
 def landing_dir() -> Path:
-    return Path(os.environ.get("FINSIG_LANDING_DIR", str(finsig_home() / "landing"))).resolve()
+    return Path(setting("FINSIG_LANDING_DIR") or str(finsig_home() / "landing")).resolve()
 
 
 def duckdb_path() -> Path:
-    return Path(os.environ.get("FINSIG_DUCKDB_PATH", str(finsig_home() / "warehouse.duckdb"))).resolve()
+    return Path(setting("FINSIG_DUCKDB_PATH") or str(finsig_home() / "warehouse.duckdb")).resolve()
 
 
 def dagster_home() -> Path:
@@ -27,11 +92,25 @@ def dagster_home() -> Path:
 
 
 def mlflow_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{finsig_home() / 'mlflow' / 'mlflow.db'}")
+    return setting("MLFLOW_TRACKING_URI") or f"sqlite:///{finsig_home() / 'mlflow' / 'mlflow.db'}"
 
 
 def partitions_start() -> str:
-    return os.environ.get("FINSIG_PARTITIONS_START", "2020-01-02")
+    return setting("FINSIG_PARTITIONS_START") or "2020-01-02"
+
+
+def landing_settle_seconds() -> float:
+    """A landing file changed more recently than this is still being written: not read yet."""
+    return float_setting("FINSIG_LANDING_SETTLE_SECONDS", 10.0)
+
+
+def model_window_sessions() -> int:
+    """Sessions in ``ml/direction_model``'s training window (and its lineage look-back)."""
+    return int_setting("FINSIG_MODEL_WINDOW_SESSIONS", 60)
+
+
+def model_min_sessions() -> int:
+    return int_setting("FINSIG_MODEL_MIN_SESSIONS", 10)
 
 
 def repo_root() -> Path:
@@ -40,4 +119,24 @@ def repo_root() -> Path:
 
 def sql_dir() -> Path:
     """``dbt_like_sql/`` beside the package; ``FINSIG_SQL_DIR`` overrides it for installed copies."""
-    return Path(os.environ.get("FINSIG_SQL_DIR", str(repo_root() / "dbt_like_sql"))).resolve()
+    return Path(setting("FINSIG_SQL_DIR") or str(repo_root() / "dbt_like_sql")).resolve()
+
+
+def write_home_settings(updates: dict[str, str], home: Path | None = None, header: str | None = None) -> Path:
+    """Set ``updates`` in ``$FINSIG_HOME/finsig.env``, keeping the file's other lines and comments."""
+    path = home_settings_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = path.read_text().splitlines() if path.exists() else ([f"# {line}" for line in header.splitlines()] if header else [])
+    pending = dict(updates)
+    out = []
+    for raw in lines:
+        name = raw.split("=", 1)[0].strip() if "=" in raw and not raw.lstrip().startswith("#") else None
+        if name in pending:
+            out.append(f"{name}={pending.pop(name)}")
+        else:
+            out.append(raw)
+    out += [f"{name}={value}" for name, value in pending.items()]
+    tmp = path.with_suffix(".env.tmp")
+    tmp.write_text("\n".join(out) + "\n")
+    tmp.replace(path)
+    return path

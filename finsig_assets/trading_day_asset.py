@@ -2,7 +2,8 @@
 
 Every asset is partitioned by trading day, backfills as a single run over a range of
 partitions (so five years is one run that reads each input once), is grouped by its layer
-(the key's first part) and, when it writes DuckDB, queues on the ``duckdb_writer`` pool.
+(the key's first part), when it writes DuckDB queues on the ``duckdb_writer`` pool, and --
+below bronze -- follows its upstream partitions by itself (:mod:`finsig_assets.automation`).
 Writing these once keeps the assets from drifting apart.
 """
 
@@ -11,7 +12,10 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
+from finsig_assets.automation import follows_upstream
 from finsig_assets.partitions import trading_day_partitions
+
+SOURCE_LAYERS = frozenset({"bronze"})
 
 
 def trading_day_asset(
@@ -22,13 +26,16 @@ def trading_day_asset(
     **asset_kwargs,
 ):
     asset_key = key if isinstance(key, dg.AssetKey) else dg.AssetKey(list(key))
+    layer = asset_key.path[0]
+    if layer not in SOURCE_LAYERS:
+        asset_kwargs.setdefault("automation_condition", follows_upstream())
     with warnings.catch_warnings():  # backfill_policy is "beta" in Dagster 1.13; it is the design
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         return dg.asset(
             key=asset_key,
             partitions_def=trading_day_partitions,
             backfill_policy=dg.BackfillPolicy.single_run(),
-            group_name=asset_key.path[0],
+            group_name=layer,
             kinds=set(kinds),
             pool=pool,
             **asset_kwargs,

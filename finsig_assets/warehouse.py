@@ -174,19 +174,38 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def read_only_connection(self, wait_seconds: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A read-only connection for observers (sensors), or None when there is no warehouse yet.
+
+        It never creates the file or its tables, and waits at most ``wait_seconds`` for a
+        writer (then raises :class:`WarehouseLockTimeout`): a sensor tick must stay short and
+        simply look again on its next tick.
+        """
+        path = Path(self.database)
+        if not path.exists():
+            yield None
+            return
+        conn = self._open_with_retry(read_only=True, timeout=wait_seconds)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     def query(self, sql: str, params: list | Mapping | None = None):
         """Run one read query and return its result as a polars frame."""
         with self.connection() as conn:
             return conn.sql(sql, params=params or None).pl()
 
-    def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
+    def _open_with_retry(self, read_only: bool = False, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
         path = Path(self.database)
         path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_seconds
+        timeout = self.lock_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         delay, waited_since = 0.05, None
         while True:
             try:
-                conn = duckdb.connect(str(path))
+                conn = duckdb.connect(str(path), read_only=read_only)
                 break
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
@@ -196,16 +215,15 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                     waited_since = now
                     log.info("DuckDB file %s is locked by another process; waiting", path)
                 if now >= deadline:
-                    raise WarehouseLockTimeout(
-                        f"{path} stayed locked by another process for {self.lock_timeout_seconds:.0f}s: {exc}"
-                    ) from exc
+                    raise WarehouseLockTimeout(f"{path} stayed locked by another process for {timeout:.0f}s: {exc}") from exc
                 time.sleep(min(delay * (1 + random.random()), max(0.0, deadline - now)))
                 delay = min(delay * 2, 2.0)
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute(f"SET memory_limit = '{_safe_setting(self.memory_limit)}'")
         if self.threads:
             conn.execute(f"SET threads = {int(self.threads)}")
-        self._ensure_schema(conn)
+        if not read_only:
+            self._ensure_schema(conn)
         return conn
 
     @staticmethod

@@ -57,7 +57,8 @@ def _model_summary(conn) -> list[str]:
     ).fetchall()
     if not runs:
         return ["ml: no model trained yet"]
-    out = ["direction model per partition (walk-forward folds inside each training window):",
+    out = ["direction model per partition -- the model for that session, trained on the sessions before it",
+           "(walk-forward folds inside each training window):",
            f"  {'partition':<11} {'status':<22} {'ver':>4} {'AUC':>6} {'mkt-only':>8} {'majority':>8} "
            f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6}  promoted"]
     for (day, status, version, promoted, auc, m_auc, maj_auc, s_auc, ll, m_ll, maj_ll, news, reason) in runs:
@@ -69,7 +70,7 @@ def _model_summary(conn) -> list[str]:
             f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6}  {'yes' if promoted else 'no'}"
         )
     champion = conn.execute(
-        "SELECT model_name, model_version, trade_date FROM ml.model_runs WHERE champion_alias_moved "
+        "SELECT model_name, model_version, window_last FROM ml.model_runs WHERE champion_alias_moved "
         "ORDER BY trade_date DESC LIMIT 1"
     ).fetchone()
     out.append("")

@@ -60,12 +60,9 @@ def test_writers_queue_on_their_pools():
 
 
 def test_jobs_resolve():
-    for name in ("finsig_pipeline", "market_refresh", "news_refresh"):
+    for name in ("finsig_pipeline", "ml_training"):
         job = defs.resolve_job_def(name)
         assert job.partitions_def == trading_day_partitions
-    market = {k.to_user_string() for k in defs.resolve_job_def("market_refresh").asset_layer.executable_asset_keys}
-    assert {"bronze/market_candles", "silver/market_bars", "gold/market_features"} <= market
-    assert "bronze/news_articles" not in market
 
 
 def test_every_asset_table_has_a_ddl_contract():
@@ -82,6 +79,28 @@ def test_resources_are_configured():
     assert {"warehouse", "landing", "sentiment", "mlflow"} <= set(defs.resources)
 
 
-def test_sensor_targets_the_refresh_jobs():
+def test_sensors_are_on_and_the_landing_sensor_targets_bronze_only():
     sensor = defs.resolve_sensor_def("landing_sensor")
-    assert {j.name for j in sensor.jobs} == {"market_refresh", "news_refresh"}
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    (target,) = sensor.targets
+    selection = target.resolvable_to_job.selection
+    assert {k.to_user_string() for k in selection.resolve(defs.resolve_asset_graph())} == {
+        "bronze/market_candles",
+        "bronze/news_articles",
+    }
+    automation = defs.resolve_sensor_def("default_automation_condition_sensor")
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_schedule_def("session_close_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def test_every_asset_below_bronze_follows_its_upstream_by_itself(asset_graph):
+    for node in asset_graph.asset_nodes:
+        if not node.is_materializable:
+            continue
+        layer = node.key.path[0]
+        if layer == "bronze":
+            assert node.automation_condition is None, node.key  # the landing sensor drives bronze
+        else:
+            assert node.automation_condition is not None, node.key
+            expected = "follows upstream updates" + (" and new partitions" if node.key.to_user_string() == "ml/direction_model" else "")
+            assert node.automation_condition.get_label() == expected

@@ -8,10 +8,17 @@ CREATE TABLE IF NOT EXISTS ml.predictions (
     trade_date       DATE NOT NULL,
     model_name       VARCHAR NOT NULL,
     model_version    INTEGER NOT NULL,
-    trained_through  DATE NOT NULL,     -- the model's partition (last session of its window)
+    trained_through  DATE NOT NULL,     -- the last session of the model's training window
     champion_as_of   DATE NOT NULL,     -- the session whose end the champion was taken at
     p_up             DOUBLE NOT NULL,
     fwd_return_30m   DOUBLE,
     label_up         BOOLEAN,
-    predicted_at     TIMESTAMPTZ NOT NULL
+    predicted_at     TIMESTAMPTZ NOT NULL,
+    -- The baselines served with the champion (fit on the same window), so its live record is
+    -- judged against them on the same rows; NULL for versions trained before they were kept.
+    p_up_market_only DOUBLE,            -- the market-only XGBoost
+    p_up_majority    DOUBLE             -- the window's up-rate (majority class)
 );
+-- Warehouses written before the baselines were served.
+ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS p_up_market_only DOUBLE;
+ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS p_up_majority DOUBLE;

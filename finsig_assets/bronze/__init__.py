@@ -9,9 +9,12 @@ Each carries its ``rejection_rate`` asset check as a ``check_spec``. Rejected re
 ``meta.landing_files`` and ``meta.landing_file_days``.
 
 Modules: ``records`` (shared parsing helpers), ``candle_records`` / ``article_records`` (parse
-and validate), ``candle_dedup`` (the duplicate rule), ``landing_index`` (the index),
-``ingest`` (refresh index -> parse -> one-transaction commit), ``quarantine``,
-``rejection_rate_check`` (config + check), and the two asset modules.
+and validate), ``candle_dedup`` / ``article_dedup`` (the duplicate rules), ``landing_index``
+(the index; what a landing file is comes from ``finsig_assets.landing_files``, shared with the
+landing sensor), ``ingest`` (refresh index -> parse -> one-transaction commit; files that
+cannot be read become quarantine rows, never a failed run), ``quarantine``,
+``rejection_rate_check`` (config + check), ``run_metadata`` (per-partition and run metadata),
+and the two asset modules.
 """
 
 from finsig_assets.bronze.market_candles import MarketCandlesConfig, market_candles

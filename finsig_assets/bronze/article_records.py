@@ -6,7 +6,8 @@ An article is a JSON object with ``article_id`` (32 hex characters, the md5 of t
 ``collected_at``, ``sp500_relevant``, ``collection_method``, ``language``, ``content_fetched``.
 ``article_id`` is stored lower-cased.
 
-Not articles, skipped and counted (never quarantined): a file named ``seen_articles.json``, and
+Not articles, skipped and counted (never quarantined): a file named ``seen_articles.json``
+(``landing_files.is_non_article``, shared with the landing sensor), and
 any JSON object with none of the article keys (``{"seen": [...], "total_count": N}``). A file
 that looks like an article (has any article key) but is broken *is* quarantined, as are
 files that are empty, not UTF-8, not JSON, or not a JSON object.
@@ -19,6 +20,7 @@ News is small (~25k articles over five years), so validation is plain Python per
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from finsig_assets import landing_files
 from finsig_assets.bronze.records import (
     DAY_SPAN_SCHEMA,
     day_spans,
@@ -44,7 +47,7 @@ from finsig_assets.bronze.records import (
 )
 from finsig_assets.trading_calendar import assign_trade_dates
 
-NON_ARTICLE_FILE_NAMES = frozenset({"seen_articles.json"})
+NON_ARTICLE_FILE_NAMES = landing_files.NON_ARTICLE_FILE_NAMES  # decided in one place, with the sensor
 ARTICLE_KEYS = frozenset({"article_id", "headline", "published_at", "body", "url"})
 REQUIRED = ("article_id", "headline", "published_at")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -205,6 +208,7 @@ class FileCounts:
     duplicate_lines: int = 0
     non_article_lines: int = 0
     non_article: bool = False
+    digest: str | None = None  # SHA-256 of the file's bytes, when read whole
 
 
 class ArticleCollector:
@@ -302,14 +306,16 @@ class ArticleCollector:
             self._record(file, line, number, start, pos, obj=obj)
         return file
 
-    def add_file(self, path: Path, span: tuple[int, int, int] | None = None) -> int:
-        """Parse a landed news file; ``span=(byte_start, byte_end, first_line)`` reads a batch slice."""
-        batch = path.suffix == ".ndjson"
-        if not batch and path.name in NON_ARTICLE_FILE_NAMES:
-            self.files.append(FileCounts(non_article=True))
-            return len(self.files) - 1
+    def add_file(self, path: Path, span: tuple[int, int, int] | None = None, rel: str | None = None) -> int:
+        """Parse a landed news file; ``span=(byte_start, byte_end, first_line)`` reads a batch slice.
+
+        Raises ``LandingReadError`` (naming ``rel``, default ``path``) when the file cannot be
+        read; nothing of it is added then. A whole-file read records the file's SHA-256."""
+        path = Path(path)
+        name = rel or str(path)
+        batch = name.endswith(".ndjson")  # the landed name decides (a symlink's target may differ)
         try:
-            with open(path, "rb") as handle:
+            with landing_files.open_landed(path, name) as handle:
                 if span is not None and batch:
                     start, end, first_line = span
                     handle.seek(start)
@@ -317,8 +323,19 @@ class ArticleCollector:
                     return self.add_bytes(data, batch=True, first_line=first_line, first_offset=start)
                 data = handle.read()
         except OSError as exc:
-            raise RuntimeError(f"cannot read landed file {path}: {exc}") from exc
-        return self.add_bytes(data, batch=batch)
+            raise landing_files.read_error(name, exc) from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if not batch and landing_files.is_non_article(name):
+            self.files.append(FileCounts(non_article=True, digest=digest))
+            return len(self.files) - 1
+        file = self.add_bytes(data, batch=batch)
+        self.files[file].digest = digest
+        return file
+
+    def add_failed(self) -> int:
+        """A placeholder for a file that could not be read, so positions stay aligned."""
+        self.files.append(FileCounts())
+        return len(self.files) - 1
 
     def finish(self, keep: tuple[dt.date, dt.date] | None) -> ArticleParse:
         """Place every record at once: trade dates, per-(file, day) spans, the kept range."""

@@ -1,19 +1,23 @@
 """One row per (instrument, ts): the duplicate rule for bronze candles.
 
 The same candle often lands more than once (overlapping downloads, a re-run of the
-collector, raw and flattened copies of the same bar).
+collector, raw and flattened copies of the same bar, a ``.refetch`` that corrects a download).
 
 * Identical copies — same instrument, ts, open, high, low, close and volume — collapse to one
   row. They are counted (``identical_duplicates``), not quarantined.
 * Conflicting copies — same instrument and ts, different prices or volume — keep ONE copy, by
   this order (the first that differs decides):
     1. the latest ``collected_at`` (a copy that has one beats a copy that has none);
-    2. the file with the latest modification time (mtime);
-    3. the later ``(source_file, source_line)``.
+    2. the copy that *landed later*: its file's ``first_seen_at`` in the landing index (when a
+       run first saw the path) is later. A refetch corrects an earlier download, so it wins.
+       Not the file's mtime: appending lines to an old file, or touching it, moves its mtime and
+       would silently revert a corrected candle; ``first_seen_at`` does not move;
+    3. the later ``(source_file, source_line)`` (files first seen by the same run tie on 2).
   Every other conflicting copy goes to ``bronze.quarantine`` with a reason naming the copy that
   superseded it and the values that differ, e.g. ``conflicting duplicate of SPX500_USD
   2024-06-25T14:31Z: superseded by market/b.ndjson:17 (later collected_at; close 5450.2 vs kept
-  5450.4)`` and is counted (``conflicting_duplicates``).
+  5450.4)`` — or ``(landed later; …)``, ``(later file/line; …)`` — and is counted
+  (``conflicting_duplicates``). Superseded copies are not rejected records.
 
 The kept row of an identical group is chosen by the same order, so its lineage is
 deterministic. Input must hold only valid candles of the run's range.
@@ -26,11 +30,10 @@ from pathlib import Path
 
 import polars as pl
 
-from finsig_assets.bronze.records import raw_excerpt
+from finsig_assets.bronze.quarantine import reread_raw
 
 KEY = ("instrument", "ts")
 VALUES = ("open", "high", "low", "close", "volume")
-MAX_RAW_REREADS = 200_000
 
 
 @dataclass
@@ -44,7 +47,7 @@ class DedupResult:
 def rank_copies(frame: pl.DataFrame) -> pl.DataFrame:
     """Sort so that, within each (instrument, ts), the copy to keep comes first."""
     return frame.sort(
-        ["instrument", "ts", "collected_at", "file_mtime_ns", "source_file", "source_line"],
+        ["instrument", "ts", "collected_at", "file_first_seen_at", "source_file", "source_line"],
         descending=[False, False, True, True, True, True],
         nulls_last=True,
     )
@@ -52,7 +55,7 @@ def rank_copies(frame: pl.DataFrame) -> pl.DataFrame:
 
 def dedup_candles(frame: pl.DataFrame, landing_root: Path | None = None) -> DedupResult:
     """Collapse duplicates in ``frame`` (instrument, ts, trade_date, OHLCV, collected_at,
-    source_file, source_line, file_mtime_ns, and byte_start/byte_end to re-read raw lines)."""
+    source_file, source_line, file_first_seen_at, and byte_start/byte_end to re-read raw lines)."""
     ranked = rank_copies(frame)
     first = (
         (pl.col("instrument") != pl.col("instrument").shift(1)) | (pl.col("ts") != pl.col("ts").shift(1))
@@ -68,7 +71,7 @@ def dedup_candles(frame: pl.DataFrame, landing_root: Path | None = None) -> Dedu
     extra = ranked.filter(~pl.col("__first")).drop("__first")
     winners = kept.select(
         *KEY,
-        *[pl.col(c).alias(f"kept_{c}") for c in (*VALUES, "collected_at", "file_mtime_ns", "source_file", "source_line")],
+        *[pl.col(c).alias(f"kept_{c}") for c in (*VALUES, "collected_at", "file_first_seen_at", "source_file", "source_line")],
     )
     extra = extra.join(winners, on=list(KEY), how="left")
     same = pl.all_horizontal([pl.col(c) == pl.col(f"kept_{c}") for c in VALUES])
@@ -89,8 +92,8 @@ def dedup_candles(frame: pl.DataFrame, landing_root: Path | None = None) -> Dedu
             & (pl.col("collected_at").is_null() | (pl.col("kept_collected_at") > pl.col("collected_at")))
         )
         .then(pl.lit("later collected_at"))
-        .when(pl.col("kept_file_mtime_ns") > pl.col("file_mtime_ns"))
-        .then(pl.lit("newer file"))
+        .when(pl.col("kept_file_first_seen_at") > pl.col("file_first_seen_at"))
+        .then(pl.lit("landed later"))
         .otherwise(pl.lit("later file/line"))
     )
     losers = conflicting.with_columns(
@@ -104,32 +107,10 @@ def dedup_candles(frame: pl.DataFrame, landing_root: Path | None = None) -> Dedu
             diffs,
         ).alias("reason")
     )
-    losers = losers.with_columns(pl.Series("raw", _raw_lines(losers, landing_root), dtype=pl.String)).select(
+    losers = losers.with_columns(pl.Series("raw", reread_raw(losers, landing_root, _values_json), dtype=pl.String)).select(
         "source_file", "source_line", "trade_date", "reason", "raw"
     )
     return DedupResult(kept, losers, identical.height, conflicting.height)
-
-
-def _raw_lines(losers: pl.DataFrame, landing_root: Path | None) -> list[str | None]:
-    """The losing copies' lines as landed (re-read by byte offset), or their values as JSON."""
-    if landing_root is None or losers.height > MAX_RAW_REREADS or "byte_start" not in losers.columns:
-        return _values_json(losers)
-    out: list[str | None] = [None] * losers.height
-    indexed = losers.with_row_index("__i").select("__i", "source_file", "byte_start", "byte_end")
-    for (source_file,), group in indexed.group_by(["source_file"]):
-        try:
-            with open(Path(landing_root) / source_file, "rb") as handle:
-                for i, start, end in group.select("__i", "byte_start", "byte_end").iter_rows():
-                    handle.seek(start)
-                    out[i] = raw_excerpt(handle.read(min(end - start, 4096)))
-        except OSError:
-            pass
-    fallback = None
-    for i, value in enumerate(out):
-        if value is None:
-            fallback = fallback or _values_json(losers)
-            out[i] = fallback[i]
-    return out
 
 
 def _values_json(losers: pl.DataFrame) -> list[str]:

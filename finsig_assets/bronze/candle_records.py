@@ -44,6 +44,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from finsig_assets import landing_files
 from finsig_assets.bronze.records import (
     day_spans,
     UNPLACEABLE_SCHEMA,
@@ -560,10 +561,13 @@ def _finish_chunk(
 
 
 def iter_line_chunks(
-    path: Path, span: tuple[int, int] | None = None, hint: int = READ_HINT_BYTES
+    path: Path, span: tuple[int, int] | None = None, hint: int = READ_HINT_BYTES, rel: str | None = None
 ) -> Iterable[tuple[list[bytes], int]]:
-    """Yield (lines, byte offset of the first) from ``path``, or from the byte span ``[start, end)``."""
-    with open(path, "rb") as handle:
+    """Yield (lines, byte offset of the first) from ``path``, or from the byte span ``[start, end)``.
+
+    Opened through ``landing_files.open_landed`` (no final symlink, regular files only); a file
+    that cannot be opened raises ``LandingReadError`` naming ``rel`` (default: ``path``)."""
+    with landing_files.open_landed(path, rel) as handle:
         pos, end = 0, None
         if span is not None:
             pos, end = span

@@ -1,14 +1,21 @@
 """The run shape both bronze assets share: refresh the index, parse what the range needs, commit.
 
-1. ``plan_refresh``: stat every landed file of the dataset; new or changed files (size or mtime)
-   are parsed fully — that indexes them (per-day byte spans, min/max timestamp) and finds their
-   unplaceable records — and their rows of the run's range are kept from that same pass, so a
-   file is never read twice in one run. Deleted files leave the index.
+1. ``plan_refresh``: list the landing files (``landing_files.scan``, waiting for files still
+   being written); new or changed files (size or mtime) are parsed fully — that indexes them
+   (per-day byte spans, min/max timestamp, content hash) and finds their unplaceable records —
+   and their rows of the run's range are kept from that same pass, so a file is never read
+   twice in one run. Deleted files leave the index.
 2. Unchanged files are opened only if their indexed span overlaps the run's ownership window,
    and only that byte span is read.
-3. The caller turns the placed rows into table rows and quarantine rows, and ``commit`` writes,
+3. Nothing on disk fails the run: entries the scan skipped (symlinks out of the root, loops,
+   unreadable or unsettled files, …) and files that fail when read (vanished, permission
+   denied) are logged, counted, and quarantined as *file problems* — one row each with
+   ``source_line`` 0 and an empty ``raw``: with the trade dates the index says the file holds
+   in the run's range, else with a NULL trade_date. Every other file's rows are written.
+4. The caller turns the placed rows into table rows and quarantine rows, and ``commit`` writes,
    in ONE transaction: the index changes (with the re-indexed files' NULL-trade_date quarantine
-   rows), the table's trade_date range, and the dataset's quarantine rows of that range.
+   rows), the file problems no partition owns, the table's trade_date range, and the dataset's
+   quarantine rows of that range.
 """
 
 from __future__ import annotations
@@ -23,16 +30,22 @@ from typing import Any
 
 import polars as pl
 
+from finsig_assets import landing_files
 from finsig_assets.bronze.landing_index import (
     DAYS_TABLE_SCHEMA,
+    HELD_KINDS,
     INDEX_SCHEMA,
     LandedFile,
+    indexed_days,
     plan_refresh,
     spans_for_window,
+    write_file_problems,
     write_index_changes,
 )
 from finsig_assets.bronze.quarantine import quarantine_rows, reason_summary
-from finsig_assets.bronze.records import DAY_SPAN_SCHEMA, QUARANTINE_SCHEMA, UNPLACEABLE_SCHEMA
+from finsig_assets.bronze.records import DAY_SPAN_SCHEMA, QUARANTINE_SCHEMA, UNPLACEABLE_SCHEMA, UTC_US
+from finsig_assets.landing_files import LandingReadError, SkippedEntry
+from finsig_assets.bronze.stale_sessions import mark_stale_sessions
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.warehouse import DuckDBWarehouse
 
@@ -40,18 +53,32 @@ MAX_FILE_WARNINGS = 20
 Span = tuple[int, int, int]  # byte_start, byte_end, first line
 Keep = tuple[dt.date, dt.date]
 
+# A file-level problem: one quarantine row per (file, trade date), source_line 0, raw ''.
+FILE_PROBLEM_SCHEMA: dict[str, pl.DataType] = {
+    "source_file": pl.String,
+    "source_line": pl.Int64,
+    "trade_date": pl.Date,
+    "kind": pl.String,
+    "reason": pl.String,
+    "raw": pl.String,
+}
+
 
 @dataclass
 class BatchParse:
     """Several files parsed together; every frame carries ``file``, the position in the batch.
 
     ``counts`` holds, per file in batch order: (lines, blank_lines, duplicate_lines,
-    non_article_lines, non_article)."""
+    non_article_lines, non_article). ``digests`` holds the SHA-256 of files read whole (None for
+    a span). ``failures`` holds the files that could not be read, by position: the frames hold
+    nothing of them."""
 
     placed: pl.DataFrame
     unplaceable: pl.DataFrame
     days: pl.DataFrame
     counts: list[tuple[int, int, int, int, bool]]
+    digests: list[str | None] = field(default_factory=list)
+    failures: dict[int, LandingReadError] = field(default_factory=dict)
 
 
 ParseBatchFn = Callable[[list[tuple[LandedFile, "Span | None"]], Keep], BatchParse]
@@ -81,7 +108,7 @@ def combine_file_days(parts: list[pl.DataFrame]) -> pl.DataFrame:
 @dataclass
 class Collected:
     dataset: str
-    placed: pl.DataFrame  # placed rows in range, + source_file, file_mtime_ns
+    placed: pl.DataFrame  # placed rows in range, + source_file, file_first_seen_at
     index_rows: pl.DataFrame
     day_rows: pl.DataFrame
     unplaceable_quarantine: pl.DataFrame
@@ -89,6 +116,21 @@ class Collected:
     replaced_paths: list[str]
     counters: dict[str, int] = field(default_factory=dict)
     parse_seconds: float = 0.0
+    skipped: list[SkippedEntry] = field(default_factory=list)  # not read: scan skips + read failures
+    file_problems: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FILE_PROBLEM_SCHEMA))
+    unplaceable: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**UNPLACEABLE_SCHEMA, "source_file": pl.String}))
+
+    def skipped_by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for entry in self.skipped:
+            out[entry.kind] = out.get(entry.kind, 0) + 1
+        return dict(sorted(out.items()))
+
+    def counted_rejections(self) -> pl.DataFrame:
+        """``kind``/``reason`` of what the run rejected outside any partition's placed records:
+        unplaceable records of files indexed by this run, and one per file not read."""
+        per_file = self.file_problems.unique(subset=["source_file", "kind"], keep="first", maintain_order=True)
+        return pl.concat([self.unplaceable.select("kind", "reason"), per_file.select("kind", "reason")])
 
 
 def _groups(items: list, max_files: int, max_bytes: int) -> list[list]:
@@ -106,6 +148,25 @@ def _groups(items: list, max_files: int, max_bytes: int) -> list[list]:
     return out
 
 
+def file_problem_rows(
+    warehouse: DuckDBWarehouse,
+    dataset: str,
+    scope: PartitionScope,
+    skipped: list[SkippedEntry],
+    indexed_paths: set[str],
+    read_failures: set[str],
+) -> pl.DataFrame:
+    """One quarantine row per (file not read, trade date): the run's sessions the index says the
+    file holds (for a file still there but not readable now), else one row with a NULL date."""
+    placeable = [s.path for s in skipped if s.path in indexed_paths and (s.kind in HELD_KINDS or s.path in read_failures)]
+    days = indexed_days(warehouse, dataset, scope.window, placeable)
+    rows = []
+    for entry in skipped:
+        for day in days.get(entry.path, [None]) if entry.path in placeable else [None]:
+            rows.append((entry.path, 0, day, entry.kind, entry.reason, ""))
+    return pl.DataFrame(rows, schema=FILE_PROBLEM_SCHEMA, orient="row")
+
+
 def collect(
     *,
     dataset: str,
@@ -119,13 +180,15 @@ def collect(
     log_every: int = 500,
     batch_files: int = 2000,
     batch_bytes: int = 256 << 20,
+    settle_seconds: float | None = None,
 ) -> Collected:
     started = time.perf_counter()
-    plan = plan_refresh(warehouse, landing_root, dataset)
+    settle = landing_files.settle_seconds() if settle_seconds is None else settle_seconds
+    plan = plan_refresh(warehouse, landing_root, dataset, settle_seconds=settle, log=log)
     keep: Keep = (scope.first, scope.last)
     log.info(
         f"bronze/{dataset} {scope.label}: {len(plan.files):,} landed files, {len(plan.changed):,} new or changed "
-        f"to index, {len(plan.deleted):,} deleted"
+        f"to index, {len(plan.deleted):,} deleted, {len(plan.skipped):,} skipped"
     )
     if plan.deleted:
         log.info(
@@ -136,24 +199,30 @@ def collect(
     spans = spans_for_window(warehouse, dataset, scope.window, unchanged)
     work = [(f, None) for f in plan.changed] + [(unchanged[p], span) for p, span in spans.items()]
     n_indexing = len(plan.changed)
+    first_seen = plan.first_seen(run_at)
 
     placed_frames: list[pl.DataFrame] = []
     index_frames: list[pl.DataFrame] = []
     day_frames: list[pl.DataFrame] = []
     unplaceable_frames: list[pl.DataFrame] = []
+    failures: list[tuple[LandedFile, LandingReadError]] = []
     totals = dict(lines=0, blank_lines=0, duplicate_lines=0, non_article_lines=0, files_with_rows=0)
     done = next_log = 0
     position = 0
     warned = 0
     for group in _groups(work, batch_files, batch_bytes):
         bp = parse_batch(group, keep)
+        digests = bp.digests or [None] * len(group)
+        failures += [(group[i][0], err) for i, err in sorted(bp.failures.items())]
         files = pl.DataFrame(
             {
                 "file": list(range(len(group))),
                 "source_file": [landed.path for landed, _ in group],
                 "size": [landed.size for landed, _ in group],
                 "mtime_ns": [landed.mtime_ns for landed, _ in group],
-                "indexing": [position + i < n_indexing for i in range(len(group))],
+                "first_seen_at": [first_seen[landed.path] for landed, _ in group],
+                "content_sha256": digests,
+                "indexing": [position + i < n_indexing and i not in bp.failures for i in range(len(group))],
                 "n_lines": [c[0] for c in bp.counts],
                 "n_blank": [c[1] for c in bp.counts],
                 "non_article": [bool(c[4]) for c in bp.counts],
@@ -163,6 +232,8 @@ def collect(
                 "source_file": pl.String,
                 "size": pl.Int64,
                 "mtime_ns": pl.Int64,
+                "first_seen_at": UTC_US,
+                "content_sha256": pl.String,
                 "indexing": pl.Boolean,
                 "n_lines": pl.Int64,
                 "n_blank": pl.Int64,
@@ -179,7 +250,9 @@ def collect(
             totals["files_with_rows"] += bp.placed["file"].n_unique()
             placed_frames.append(
                 bp.placed.join(
-                    files.select("file", "source_file", pl.col("mtime_ns").alias("file_mtime_ns")), on="file", how="left"
+                    files.select("file", "source_file", pl.col("first_seen_at").alias("file_first_seen_at")),
+                    on="file",
+                    how="left",
                 ).drop("file")
             )
         indexing = files.filter(pl.col("indexing"))
@@ -226,6 +299,8 @@ def collect(
                     "n_blank",
                     "non_article",
                     pl.lit(run_at).alias("indexed_at"),
+                    "first_seen_at",
+                    "content_sha256",
                 )
                 .cast(INDEX_SCHEMA)
             )
@@ -240,7 +315,7 @@ def collect(
     if warned > MAX_FILE_WARNINGS:
         log.warning(f"bronze/{dataset}: {warned - MAX_FILE_WARNINGS:,} more file(s) with unplaceable records")
     placed = pl.concat(placed_frames, how="vertical") if placed_frames else pl.DataFrame(
-        schema={**placed_schema, "source_file": pl.String, "file_mtime_ns": pl.Int64}
+        schema={**placed_schema, "source_file": pl.String, "file_first_seen_at": UTC_US}
     )
     index_frame = pl.concat(index_frames) if index_frames else pl.DataFrame(schema=INDEX_SCHEMA)
     unplaceable = (
@@ -249,17 +324,30 @@ def collect(
         else pl.DataFrame(schema={**UNPLACEABLE_SCHEMA, "source_file": pl.String})
     )
 
-    # Index totals after this refresh (unchanged rows as they were, plus the new versions).
-    surviving = plan.indexed.filter(pl.col("path").is_in([f.path for f in plan.unchanged]))
+    # Files not read: what the scan skipped, and what failed when read. Never silent.
+    failed_paths = {landed.path for landed, _ in failures}
+    skipped = plan.skipped + [err.skipped() for _, err in failures]
+    for i, entry in enumerate(skipped):
+        if i < MAX_FILE_WARNINGS:
+            log.warning(f"bronze/{dataset}: {entry.path} not read ({entry.kind}): {entry.reason}")
+    if len(skipped) > MAX_FILE_WARNINGS:
+        log.warning(f"bronze/{dataset}: {len(skipped) - MAX_FILE_WARNINGS:,} more landing entries not read")
+    indexed_paths = set(plan.indexed["path"].to_list())
+    problems = file_problem_rows(warehouse, dataset, scope, skipped, indexed_paths, failed_paths)
+
+    # Index totals after this refresh (unchanged and held rows as they were, plus the new versions).
+    kept_paths = [f.path for f in plan.unchanged] + plan.held + [f.path for f in plan.changed if f.path in failed_paths]
+    surviving = plan.indexed.filter(pl.col("path").is_in(kept_paths))
     after = pl.concat([surviving.select(index_frame.columns).cast(INDEX_SCHEMA), index_frame])
     counters = {
         "files_landed": len(plan.files),
-        "files_indexed": len(plan.changed),
+        "files_indexed": len(plan.changed) - len(failed_paths & {f.path for f in plan.changed}),
         "files_new": len(plan.new),
         "files_deleted": len(plan.deleted),
         "files_read_for_range": len(spans),
-        "files_parsed": len(plan.changed) + len(spans),
-        "files_skipped": len(plan.unchanged) - len(spans),
+        "files_parsed": len(plan.changed) + len(spans) - len(failed_paths),
+        "files_outside_range": len(plan.unchanged) - len(spans),
+        "files_not_read": len(skipped),
         "files_with_rows_in_range": totals["files_with_rows"],
         "lines_read": totals["lines"],
         "blank_lines": totals["blank_lines"],
@@ -276,9 +364,12 @@ def collect(
         day_rows=pl.concat(day_frames) if day_frames else pl.DataFrame(schema=DAYS_TABLE_SCHEMA),
         unplaceable_quarantine=quarantine_rows(dataset, unplaceable, run_at, placed=False),
         unplaceable_summary=reason_summary(unplaceable),
-        replaced_paths=[f.path for f in plan.changed] + plan.deleted,
+        replaced_paths=[f.path for f in plan.changed if f.path not in failed_paths] + plan.deleted,
         counters=counters,
         parse_seconds=time.perf_counter() - started,
+        skipped=skipped,
+        file_problems=problems,
+        unplaceable=unplaceable,
     )
 
 
@@ -289,12 +380,21 @@ def commit(
     rows: pl.DataFrame,
     quarantine: pl.DataFrame,
     scope: PartitionScope,
+    run_at: dt.datetime | None = None,
 ) -> float:
-    """Index changes + the range's table rows + the range's quarantine rows, in one transaction."""
+    """Index changes + file problems + the range's table rows + the range's quarantine rows
+    (to which the file problems placed in the range are added), in one transaction."""
     started = time.perf_counter()
-    if quarantine.height == 0:
-        quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    run_at = run_at or dt.datetime.now(dt.timezone.utc)
+    problems = collected.file_problems
+    placed_problems = quarantine_rows(collected.dataset, problems.filter(pl.col("trade_date").is_not_null()), run_at)
+    unplaced_problems = quarantine_rows(collected.dataset, problems.filter(pl.col("trade_date").is_null()), run_at, placed=False)
+    parts = [q for q in (quarantine, placed_problems) if q.height]
+    quarantine = pl.concat([q.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA) for q in parts]) if parts else pl.DataFrame(
+        schema=QUARANTINE_SCHEMA
+    )
     with warehouse.transaction() as tx:
+        mark_stale_sessions(tx, collected.dataset, collected.replaced_paths, collected.day_rows, scope, run_at)
         write_index_changes(
             tx,
             collected.dataset,
@@ -303,6 +403,7 @@ def commit(
             collected.day_rows,
             collected.unplaceable_quarantine,
         )
+        write_file_problems(tx, collected.dataset, unplaced_problems)
         tx.replace(table, rows, scope.first, scope.last)
         tx.replace("bronze.quarantine", quarantine, scope.first, scope.last, dataset=collected.dataset)
     return time.perf_counter() - started

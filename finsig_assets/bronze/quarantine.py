@@ -11,10 +11,15 @@ could not be read. Rejection *kinds* (short codes such as ``high_below_low``) ar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 
-from finsig_assets.bronze.records import QUARANTINE_SCHEMA
+from finsig_assets import landing_files
+from finsig_assets.bronze.records import QUARANTINE_SCHEMA, raw_excerpt
+
+MAX_RAW_REREADS = 200_000
 
 
 def quarantine_rows(dataset: str, frame: pl.DataFrame, quarantined_at: dt.datetime, placed: bool = True) -> pl.DataFrame:
@@ -63,3 +68,33 @@ def reasons_markdown(summary: pl.DataFrame, total: int | None = None, top: int =
     if rest.height:
         lines.append(f"| _{rest.height} more kinds_ | {int(rest['count'].sum()):,} | | |")
     return "\n".join(lines)
+
+
+def reread_raw(
+    frame: pl.DataFrame,
+    landing_root: Path | None,
+    fallback: Callable[[pl.DataFrame], list[str]],
+    max_rereads: int = MAX_RAW_REREADS,
+) -> list[str]:
+    """The records of ``frame`` as landed (re-read by ``source_file`` and byte offsets), for rows
+    that were valid when parsed (their raw text was not kept) and are quarantined later, e.g.
+    superseded duplicates. Rows that cannot be re-read get ``fallback(frame)[i]``."""
+    if landing_root is None or frame.height > max_rereads or "byte_start" not in frame.columns:
+        return fallback(frame)
+    out: list[str | None] = [None] * frame.height
+    indexed = frame.with_row_index("__i").select("__i", "source_file", "byte_start", "byte_end")
+    for (source_file,), group in indexed.group_by(["source_file"]):
+        target = landing_files.resolve_landed(landing_root, source_file)
+        if target is None:
+            continue
+        try:
+            with landing_files.open_landed(target, source_file) as handle:
+                for i, start, end in group.select("__i", "byte_start", "byte_end").iter_rows():
+                    handle.seek(start)
+                    out[i] = raw_excerpt(handle.read(min(end - start, 4096)))
+        except (OSError, landing_files.LandingReadError):
+            pass
+    if any(value is None for value in out):
+        values = fallback(frame)
+        out = [values[i] if value is None else value for i, value in enumerate(out)]
+    return out  # type: ignore[return-value]

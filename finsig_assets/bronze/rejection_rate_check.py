@@ -1,14 +1,23 @@
 """The ``rejection_rate`` asset check carried by each bronze asset, and the config that sets it.
 
-rate = rejected / (accepted + rejected) over the records whose trade date is in the
-materialized range (accepted counts every valid copy, duplicates included; rejected counts
-invalid records, not superseded duplicates). The check fails with severity ERROR when the
-rate exceeds ``max_rejection_rate`` — from run config, else the environment variable
-``FINSIG_MAX_REJECTION_RATE``, else 0.02. It is not blocking: the partition is written either
-way (quarantine keeps the rejects); the failed check is what alerts.
+rate = rejected / (accepted + rejected), where
 
-Records with no usable timestamp belong to no range; they are reported in the check's
-metadata (``unplaceable_in_indexed_files``), not in the rate.
+* accepted counts every valid record whose trade date is in the materialized range (every
+  copy, duplicates included);
+* rejected counts what the run rejected: invalid records placed in the range, records with no
+  usable timestamp (so no partition owns them) found in files the run (re)indexed, and every
+  landing entry the run could not read — a symlink out of the root, a loop, an unreadable,
+  vanished or still-changing file — each counted as one record. Superseded duplicates
+  (conflicting candles, conflicting article copies) are not rejections.
+
+Without the unplaceable records and unread files a junk file would never move the rate: its
+lines have no timestamp, so they belong to no range. Each is counted once, by the run that
+indexes the file (or, for unread files, by every run that cannot read it).
+
+The check fails with severity ERROR when the rate exceeds ``max_rejection_rate`` — from run
+config, else the environment variable ``FINSIG_MAX_REJECTION_RATE``, else 0.02. It is not
+blocking: the partitions are written either way (quarantine keeps the rejects); the failed
+check is what alerts. One result per run, describing the whole range.
 """
 
 from __future__ import annotations
@@ -59,7 +68,8 @@ def check_spec(asset_key: list[str]) -> dg.AssetCheckSpec:
         asset=dg.AssetKey(asset_key),
         description=(
             "Share of rejected records (quarantined with a reason) among the records of the "
-            f"materialized range; fails above max_rejection_rate (${ENV_MAX_REJECTION_RATE}, default "
+            "materialized range, counting records with no usable timestamp and unreadable landing files; "
+            f"fails above max_rejection_rate (${ENV_MAX_REJECTION_RATE}, default "
             f"{DEFAULT_MAX_REJECTION_RATE})."
         ),
     )
@@ -71,16 +81,27 @@ def rejection_rate_result(
     summary: pl.DataFrame,
     threshold: float,
     scope_label: str,
+    *,
+    placed_rejected: int | None = None,
     unplaceable: int = 0,
+    files_not_read: int = 0,
 ) -> dg.AssetCheckResult:
-    """The check's result from the accepted count and the rejection summary (kind, count, example)."""
+    """The check's result from the accepted count and the summary (kind, count, example) of
+    everything rejected — placed rejections, unplaceable records of files indexed by this run,
+    and files not read; the last three arguments say how the total splits."""
     rejected = int(summary["count"].sum()) if summary.height else 0
     total = accepted + rejected
     rate = rejected / total if total else 0.0
     passed = rate <= threshold
     verdict = "within" if passed else "ABOVE"
+    placed = rejected - unplaceable - files_not_read if placed_rejected is None else placed_rejected
+    parts = [f"{placed:,} invalid in the range"]
+    if unplaceable:
+        parts.append(f"{unplaceable:,} with no usable timestamp in files indexed by this run")
+    if files_not_read:
+        parts.append(f"{files_not_read:,} landing file(s) not read")
     description = (
-        f"{rejected:,} of {total:,} records rejected in {scope_label} ({rate:.2%}), "
+        f"{rejected:,} of {total:,} records rejected in {scope_label} ({rate:.2%}; " + ", ".join(parts) + f"), "
         f"{verdict} the limit of {threshold:.2%}"
     )
     return dg.AssetCheckResult(
@@ -92,10 +113,12 @@ def rejection_rate_result(
         metadata={
             "accepted": dg.MetadataValue.int(accepted),
             "rejected": dg.MetadataValue.int(rejected),
+            "rejected_in_range": dg.MetadataValue.int(placed),
+            "unplaceable_in_indexed_files": dg.MetadataValue.int(unplaceable),
+            "files_not_read": dg.MetadataValue.int(files_not_read),
             "rejection_rate": dg.MetadataValue.float(rate),
             "max_rejection_rate": dg.MetadataValue.float(threshold),
             "partition_range": dg.MetadataValue.text(scope_label),
-            "unplaceable_in_indexed_files": dg.MetadataValue.int(unplaceable),
             "rejected_by_reason": dg.MetadataValue.json(counts_by_kind(summary)),
             "top_reasons": dg.MetadataValue.md(reasons_markdown(summary, total=rejected or None)),
         },

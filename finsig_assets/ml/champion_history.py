@@ -31,6 +31,8 @@ TAG_ALIAS_MOVED = "finsig.champion_alias_moved"
 TAG_SENTIMENT_MODEL = "finsig.sentiment_model"
 TAG_RTH_ONLY = "finsig.rth_only"
 TAG_DAGSTER_RUN = "dagster.run_id"
+TAG_TRAIN_UP_RATE = "finsig.train_up_rate"  # the majority baseline's probability for this version
+MARKET_ONLY_ARTIFACT = "baselines/market_only.ubj"  # the market-only baseline, in the version's run
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -58,6 +60,12 @@ class RegisteredVersion:
     @property
     def sentiment_model(self) -> str | None:
         return self.tags.get(TAG_SENTIMENT_MODEL) or None
+
+    @property
+    def train_up_rate(self) -> float | None:
+        """Up-rate of the training window (versions trained before it was recorded: None)."""
+        text = self.tags.get(TAG_TRAIN_UP_RATE)
+        return float(text) if text else None
 
 
 def list_versions(client: MlflowClient, model_name: str) -> list[RegisteredVersion]:

@@ -1,12 +1,27 @@
-"""``ml/direction_model``: a direction model per trading day, registered in MLflow.
+"""``ml/direction_model``: the direction model for each trading day, registered in MLflow.
 
-Partition D trains on the trailing ``window_sessions`` sessions ending at D (D included) of
-``gold.training_examples`` -- labelled rows only, regular-hours rows unless ``rth_only`` is
-off, and only rows whose label horizon ends by 17:00 New York on D, so nothing from after D
-enters. The model is meant for the sessions after D (``ml/predictions`` uses it from D + 1).
+Partition D is **the model for session D**: it trains on the trailing ``window_sessions``
+sessions that end with the session before D (P = D - 1) in ``gold.training_examples`` --
+labelled rows only, regular-hours rows unless ``rth_only`` is off, and only rows whose label
+horizon ends by 17:00 New York on P. Nothing of D enters, so the model is out of sample for D
+by construction; the MLflow version's ``finsig.trained_through`` tag is P, and ``ml/predictions``
+scores D with the champion as of the end of P (partition D or an earlier promoted one).
+
+Why key it by the session it serves rather than by the last session it saw: the partition
+mapping (the window: sessions D - W .. D - 1) then never reaches past the data. A backfill of
+sessions up to the latest one with data pulls in model partitions up to the partition after
+it -- whose window ends with that data -- and no further; and the model for the session in
+progress can be trained as soon as the previous session has closed.
 
 Per partition (see :mod:`finsig_assets.ml.direction_training` for the procedure):
 
+- P lies past the end of the data (no labelled row in P or any later session) -> status
+  ``no data``: a row in ``ml.model_runs``, and NOTHING else -- no training, no MLflow version
+  "trained through" a session that has no data, no materialization, so the partition stays
+  unmaterialized in the UI instead of turning green. (Before the data starts, the window is
+  simply too short: ``insufficient history`` below.) When every session of the run trains (or records insufficient
+  history), the run returns one ``MaterializeResult`` and each partition gets its own metadata;
+  otherwise each materialized partition is reported with its own ``AssetMaterialization``;
 - fewer than ``min_sessions`` sessions with labelled rows (or fewer than ``min_labelled_rows``
   rows, or one class only) -> status ``insufficient history``: a row in ``ml.model_runs`` and
   the metadata say so, no MLflow run, and the rest of a backfill carries on;
@@ -22,14 +37,16 @@ Per partition (see :mod:`finsig_assets.ml.direction_training` for the procedure)
 Backfill policy: ``BackfillPolicy.single_run()`` like every finsig asset. A range run reads the
 examples once (short connection) and then trains **one model per partition, oldest first**,
 logging progress; chronological order matters because each promotion decision compares with
-the champion as of the previous session. Multi-run backfills would train partitions in
-parallel and out of order, which would make those decisions depend on scheduling. Training
-holds no DuckDB connection (and no ``duckdb_writer`` pool slot); each partition's
-``ml.model_runs`` row is written in its own short transaction as soon as it is known.
+the champion in force before it. Multi-run backfills would train partitions in parallel and
+out of order, which would make those decisions depend on scheduling. Training holds no DuckDB
+connection (and no ``duckdb_writer`` pool slot); each partition's ``ml.model_runs`` row is
+written in its own short transaction as soon as it is known.
 
-The partition mapping reads ``gold/training_examples`` over the default 60-session window
-(``TimeWindowPartitionMapping(start_offset=-59)``); the mapping is static, so with a different
-``window_sessions`` the lineage shows 60 sessions while the asset reads the configured number.
+The partition mapping reads ``gold/training_examples`` over the window that
+``FINSIG_MODEL_WINDOW_SESSIONS`` sets (default 60), the same setting that gives
+``window_sessions`` its default, so lineage, staleness and the automation match what a run
+reads. A run configured with another ``window_sessions`` reads that many sessions; the lineage
+keeps showing the setting's.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
@@ -43,7 +60,9 @@ import polars as pl
 from pydantic import Field
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import markdown_table, standard_metadata
+from finsig_assets import settings
+from finsig_assets.automation import follows_upstream
+from finsig_assets.materialization_metadata import markdown_table
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
 from finsig_assets.ml.direction_training import TrainingDataError, TrainingOutcome, TrainingSettings, train_direction_model
@@ -56,22 +75,24 @@ from finsig_assets.ml.training_table import (
     HORIZON,
     FeatureSet,
     discover_features,
+    last_labelled_session,
     read_labelled_examples,
     sentiment_models,
     window_sessions,
 )
 from finsig_assets.ml.walk_forward import SCHEMES
 from finsig_assets.partition_scope import scope_of
+from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import cutoff_utc, previous_session
 from finsig_assets.warehouse import DuckDBWarehouse
 
 TABLE = "ml.model_runs"
 ASSET_KEY = dg.AssetKey(["ml", "direction_model"])
 TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
-DEFAULT_WINDOW_SESSIONS = 60
 STATUS_TRAINED = "trained"
 STATUS_INSUFFICIENT = "insufficient history"
 STATUS_REFUSED = "refused: mixed sentiment models"
+STATUS_NO_DATA = "no data"
 
 RUNS_SCHEMA = {
     "trade_date": pl.Date,
@@ -119,8 +140,15 @@ class MixedSentimentModelsError(ValueError):
 
 
 class DirectionModelConfig(dg.Config):
-    window_sessions: int = Field(default=DEFAULT_WINDOW_SESSIONS, description="Sessions in the training window (ending at the partition).")
-    min_sessions: int = Field(default=10, description="Fewer sessions with labelled rows -> 'insufficient history'.")
+    window_sessions: int = Field(
+        default_factory=settings.model_window_sessions,
+        description="Sessions in the training window (ending at the partition). Default: FINSIG_MODEL_WINDOW_SESSIONS (60), "
+        "which also sizes the lineage look-back.",
+    )
+    min_sessions: int = Field(
+        default_factory=settings.model_min_sessions,
+        description="Fewer sessions with labelled rows -> 'insufficient history'. Default: FINSIG_MODEL_MIN_SESSIONS (10).",
+    )
     min_labelled_rows: int = Field(default=200, description="Fewer labelled rows in the window -> 'insufficient history'.")
     rth_only: bool = Field(default=True, description="Train on regular-hours rows only.")
     n_folds: int = Field(default=4, description="Validation folds (blocks of sessions).")
@@ -271,19 +299,26 @@ def _write_run(warehouse: DuckDBWarehouse, row: dict) -> None:
     deps=[
         dg.AssetDep(
             TRAINING_EXAMPLES_KEY,
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-(DEFAULT_WINDOW_SESSIONS - 1)),
+            # The window: the sessions before D (never D itself), so a change to any of them
+            # marks this partition stale and the automation retrains it. Sized by the same
+            # setting as the config's default.
+            partition_mapping=lookback_mapping(settings.model_window_sessions(), end_offset=-1),
         )
     ],
-    description="XGBoost direction model per trading day on the trailing window of gold.training_examples: "
-    "walk-forward folds with purging/embargo, baselines (market-only, majority, sign of ret_30m), MLflow run + "
-    "registered version, champion/challenger aliases. Writes ml.model_runs.",
+    # A session with no data is not materialized (see the module docstring).
+    output_required=False,
+    automation_condition=follows_upstream(on_new_partition=True),
+    description="The XGBoost direction model for session D, trained on the window of gold.training_examples that "
+    "ends with the session before D (so it is out of sample for D): walk-forward folds with purging/embargo, "
+    "baselines (market-only, majority, sign of ret_30m), MLflow run + registered version, champion/challenger "
+    "aliases. Writes ml.model_runs. Nothing new to train on (no labelled rows in D-1): not materialized.",
 )
 def direction_model(
     context: dg.AssetExecutionContext,
     config: DirectionModelConfig,
     warehouse: DuckDBWarehouse,
     mlflow: MlflowTracking,
-) -> dg.MaterializeResult:
+):
     if config.min_sessions < 2 or config.window_sessions < config.min_sessions:
         raise dg.Failure(f"need 2 <= min_sessions ({config.min_sessions}) <= window_sessions ({config.window_sessions})")
     if config.n_folds < 2 or config.fold_scheme not in SCHEMES:
@@ -292,29 +327,43 @@ def direction_model(
     scope = scope_of(context)
     started = time.perf_counter()
     features = discover_features(warehouse)
-    first_window = window_sessions(scope.first, config.window_sessions)[0]
-    examples = read_labelled_examples(warehouse, first_window, scope.last, features, config.rth_only)
-    context.log.info(
-        f"read {examples.height:,} labelled rows ({len(features.market)} market + {len(features.news)} news features) "
-        f"for {first_window}..{scope.last} in {time.perf_counter() - started:.2f}s"
-    )
-    settings, rules = config.training_settings(), config.promotion_rules()
-    client = mlflow.client()
-    # Only the last trained partition's outcome is kept for the metadata: a year's backfill
-    # must not hold 252 boosters and their fold predictions in memory.
-    rows, last, refusals = [], None, []
     sessions = scope.sessions
+    first_window = window_sessions(previous_session(scope.first), config.window_sessions)[0]
+    last_window = previous_session(scope.last)
+    examples = read_labelled_examples(warehouse, first_window, last_window, features, config.rth_only)
+    with_data = set(examples["trade_date"].unique().to_list()) if examples.height else set()
+    data_ends = last_labelled_session(warehouse, config.rth_only)
+    context.log.info(
+        f"ml/direction_model {scope.label}: {len(sessions)} model(s) to train, on windows ending "
+        f"{previous_session(scope.first)}..{last_window}; read {examples.height:,} labelled rows "
+        f"({len(features.market)} market + {len(features.news)} news features) for {first_window}..{last_window} "
+        f"in {time.perf_counter() - started:.2f}s"
+    )
+    settings_, rules = config.training_settings(), config.promotion_rules()
+    client = mlflow.client()
+    # Per partition, only its row and its metadata are kept: a year's backfill must not hold
+    # 252 boosters and their fold predictions in memory.
+    rows, per_partition, refusals = [], {}, []
     for i, day in enumerate(sessions, start=1):
         t0 = time.perf_counter()
-        row, detail = _train_partition(context, config, settings, rules, warehouse, mlflow, client, features, examples, day)
+        through = previous_session(day)
+        if through not in with_data and (data_ends is None or through > data_ends):
+            # Past the end of the data: nothing new since the previous model.
+            row = _base_row(day, STATUS_NO_DATA, _no_data_reason(day, data_ends, config), context.run.run_id, config)
+            detail = None
+        else:
+            row, detail = _train_partition(context, config, settings_, rules, warehouse, mlflow, client, features, examples, day)
         row["train_seconds"] = time.perf_counter() - t0
         _write_run(warehouse, row)
         rows.append(row)
-        if detail is not None:
-            last = (day, detail)
         if row["status"] == STATUS_REFUSED:
             refusals.append(row["reason"])
-        context.log.info(f"[{i}/{len(sessions)}] {day}: {_one_line(row)} ({row['train_seconds']:.1f}s)")
+        elif row["status"] != STATUS_NO_DATA:
+            per_partition[day] = _partition_metadata(row, detail, mlflow)
+        context.log.info(
+            f"ml/direction_model [{i}/{len(sessions)}] {day}: {_one_line(row)} ({row['train_seconds']:.1f}s, "
+            f"{time.perf_counter() - started:.0f}s so far)"
+        )
 
     runs = pl.DataFrame(rows, schema=RUNS_SCHEMA)
     if refusals:
@@ -322,20 +371,40 @@ def direction_model(
             description="ml/direction_model refused to train: " + " | ".join(refusals),
             metadata={"refused_partitions": dg.MetadataValue.int(len(refusals))},
         )
-    return dg.MaterializeResult(metadata=_metadata(runs, last, scope.label, mlflow, client))
+    run_metadata = _run_metadata(runs, scope.label, mlflow, client)
+    if len(per_partition) == len(sessions):
+        # Every partition materializes: one result (Dagster adds each partition's own metadata).
+        for day, meta in per_partition.items():
+            context.add_asset_metadata(meta, partition_key=day.isoformat())
+        yield dg.MaterializeResult(metadata=run_metadata)
+        return
+    # Sessions without data stay unmaterialized: report the others one by one.
+    for day, meta in per_partition.items():
+        yield dg.AssetMaterialization(asset_key=ASSET_KEY, partition=day.isoformat(), metadata={**run_metadata, **meta})
 
 
-def _train_partition(context, config, settings, rules, warehouse, tracking, client, features: FeatureSet, examples, day):
-    sessions = window_sessions(day, config.window_sessions)
+def _no_data_reason(day: dt.date, data_ends: dt.date | None, config: DirectionModelConfig) -> str:
+    hours = "regular-hours " if config.rth_only else ""
+    where = f"the data ends with {data_ends}" if data_ends else "gold.training_examples has no labelled row"
+    return (
+        f"no labelled {hours}rows in {previous_session(day)}, the last session of the window, and {where}: "
+        f"nothing new to train on, so no model for {day} is trained, registered or materialized"
+    )
+
+
+def _train_partition(context, config, train_settings, rules, warehouse, tracking, client, features: FeatureSet, examples, day):
+    """The model for session ``day``: trained on the window that ends with the session before it."""
+    through = previous_session(day)
+    sessions = window_sessions(through, config.window_sessions)
     first = sessions[0]
     rows = examples.filter(
-        pl.col("trade_date").is_between(first, day), (pl.col("ts") + HORIZON) <= cutoff_utc(day)
+        pl.col("trade_date").is_between(first, through), (pl.col("ts") + HORIZON) <= cutoff_utc(through)
     )
     row = _base_row(day, STATUS_TRAINED, None, context.run.run_id, config)
     n_sessions = rows["trade_date"].n_unique()
     row |= {
         "window_first": first,
-        "window_last": day,
+        "window_last": through,
         "n_sessions": n_sessions,
         "n_train_rows": rows.height,
         "n_features": len(features.all),
@@ -344,33 +413,34 @@ def _train_partition(context, config, settings, rules, warehouse, tracking, clie
     if n_sessions < config.min_sessions or rows.height < config.min_labelled_rows:
         row |= {
             "status": STATUS_INSUFFICIENT,
-            "reason": f"{n_sessions} sessions / {rows.height:,} labelled rows in {first}..{day} "
+            "reason": f"{n_sessions} sessions / {rows.height:,} labelled rows in {first}..{through} "
             f"(window {config.window_sessions}); need min_sessions={config.min_sessions} and "
             f"min_labelled_rows={config.min_labelled_rows}",
         }
         return row, None
     try:
-        sentiment_model = check_single_sentiment_model(rows, first, day)
+        sentiment_model = check_single_sentiment_model(rows, first, through)
     except MixedSentimentModelsError as exc:
         context.log.error(str(exc))
         return row | {"status": STATUS_REFUSED, "reason": str(exc)}, None
     row["sentiment_model"] = sentiment_model
     try:
-        outcome = train_direction_model(rows, features, settings)
+        outcome = train_direction_model(rows, features, train_settings)
     except TrainingDataError as exc:
-        return row | {"status": STATUS_INSUFFICIENT, "reason": f"{first}..{day}: {exc}"}, None
+        return row | {"status": STATUS_INSUFFICIENT, "reason": f"{first}..{through}: {exc}"}, None
 
     versions = list_versions(client, tracking.registered_model_name)
-    champion = champion_as_of(versions, previous_session(day))
+    # The champion this model would replace: the one in force for session `through`.
+    champion = champion_as_of(versions, previous_session(through))
     comparison = None
     if champion is not None:
-        preds = champion_recent_predictions(warehouse, tracking.registered_model_name, champion.version, day, rules.champion_record_sessions)
+        preds = champion_recent_predictions(warehouse, tracking.registered_model_name, champion.version, through, rules.champion_record_sessions)
         comparison = compare_with_champion(champion, preds, outcome.oos, outcome.scores[baselines.MODEL].auc, rules)
     decision = decide_promotion(outcome.scores, rules, comparison)
     ctx = RunContext(
         partition=day,
         window_first=first,
-        window_last=day,
+        window_last=through,
         window_sessions=config.window_sessions,
         min_sessions=config.min_sessions,
         rth_only=config.rth_only,
@@ -379,8 +449,8 @@ def _train_partition(context, config, settings, rules, warehouse, tracking, clie
         asset_key=ASSET_KEY.to_user_string(),
     )
     t0 = time.perf_counter()
-    logged = log_training_run(tracking, outcome, ctx, settings, rules, decision)
-    moved = record_decision(client, tracking.registered_model_name, logged.version, day, decision)
+    logged = log_training_run(tracking, outcome, ctx, train_settings, rules, decision)
+    moved = record_decision(client, tracking.registered_model_name, logged.version, through, decision)
     seconds = outcome.seconds | {"mlflow": time.perf_counter() - t0}
     row |= _metrics_row(outcome, seconds) | {
         "mlflow_run_id": logged.run_id,
@@ -414,17 +484,10 @@ def _float_or_na(value: float) -> dg.MetadataValue:
     return dg.MetadataValue.text("n/a") if v is None else dg.MetadataValue.float(v)
 
 
-def _metadata(runs: pl.DataFrame, last: tuple | None, label: str, tracking: MlflowTracking, client) -> dict:
+def _run_metadata(runs: pl.DataFrame, label: str, tracking: MlflowTracking, client) -> dict:
+    """What is true of the whole run (every partition's event carries it, under ``run_``)."""
     trained = runs.filter(pl.col("status") == STATUS_TRAINED)
     holder = alias_holder(client, tracking.registered_model_name, CHAMPION)
-    summary = {
-        "partitions": runs.height,
-        "trained": trained.height,
-        "insufficient_history": runs.filter(pl.col("status") == STATUS_INSUFFICIENT).height,
-        "promoted": int(trained["promoted"].sum()) if trained.height else 0,
-        "champion_now": f"v{holder.version} (trained through {holder.trained_through})" if holder else "none",
-    }
-    meta = standard_metadata(runs.drop("metrics_json", "decision_reasons"), label, summary, preview_rows=0)
     per_partition = ["| partition | status | version | decision | AUC | market-only AUC | value of news | reason |", "|---|---|---|---|---|---|---|---|"]
     for r in runs.iter_rows(named=True):
         decision = "" if r["promoted"] is None else ("champion" if r["promoted"] else "challenger only")
@@ -432,14 +495,33 @@ def _metadata(runs: pl.DataFrame, last: tuple | None, label: str, tracking: Mlfl
             f"| {r['trade_date']} | {r['status']} | {r['model_version'] or ''} | {decision} | {fmt(r['model_auc'])} | "
             f"{fmt(r['market_only_auc'])} | {fmt(r['value_of_news_auc'])} | {(r['reason'] or '')[:160]} |"
         )
-    meta["partitions_table"] = dg.MetadataValue.md("\n".join(per_partition))
-    status_line = ", ".join(f"{r['trade_date']}: {r['status']}" for r in runs.iter_rows(named=True))
-    meta["status"] = dg.MetadataValue.text(status_line if runs.height > 1 else runs["status"][0])
-    if last is None:
-        reasons = [r["reason"] for r in runs.iter_rows(named=True) if r["reason"]]
-        meta["outcome"] = dg.MetadataValue.md("**No model trained.**\n\n" + "\n".join(f"- {x}" for x in reasons))
+    return {
+        "run_partition_range": dg.MetadataValue.text(label),
+        "run_partitions": dg.MetadataValue.int(runs.height),
+        "run_trained": dg.MetadataValue.int(trained.height),
+        "run_insufficient_history": dg.MetadataValue.int(runs.filter(pl.col("status") == STATUS_INSUFFICIENT).height),
+        "run_no_data": dg.MetadataValue.int(runs.filter(pl.col("status") == STATUS_NO_DATA).height),
+        "run_promoted": dg.MetadataValue.int(int(trained["promoted"].sum()) if trained.height else 0),
+        "run_champion_now": dg.MetadataValue.text(
+            f"v{holder.version} (trained through {holder.trained_through})" if holder else "none"
+        ),
+        "run_partitions_table": dg.MetadataValue.md("\n".join(per_partition)),
+    }
+
+
+def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking) -> dict:
+    """One partition's own numbers: its status, and for a trained model its version, scores and links."""
+    meta: dict = {
+        "dagster/row_count": dg.MetadataValue.int(1),
+        "partition_range": dg.MetadataValue.text(row["trade_date"].isoformat()),
+        "status": dg.MetadataValue.text(row["status"]),
+        "window": dg.MetadataValue.text(f"{row['window_first']}..{row['window_last']}"),
+        "n_sessions": dg.MetadataValue.int(int(row["n_sessions"] or 0)),
+        "n_train_rows": dg.MetadataValue.int(int(row["n_train_rows"] or 0)),
+    }
+    if detail is None:
+        meta["outcome"] = dg.MetadataValue.md(f"**No model trained** for {row['trade_date']}: {row['reason']}")
         return meta
-    last_day, detail = last
     outcome, decision, logged = detail["outcome"], detail["decision"], detail["logged"]
     comparison = detail["comparison"]
     meta |= {
@@ -469,7 +551,7 @@ def _metadata(runs: pl.DataFrame, last: tuple | None, label: str, tracking: Mlfl
         for f in outcome.folds
     )
     meta["model_vs_baselines"] = dg.MetadataValue.md(
-        f"### {last_day}: v{logged.version} -- **{decision.label}**\n\n"
+        f"### {row['trade_date']}: v{logged.version} -- **{decision.label}**\n\n"
         f"Walk-forward validation rows (out of sample for every column), {len(outcome.sessions)} sessions, "
         f"{outcome.n_rows:,} training rows, {outcome.n_trees} trees.\n\n"
         + metrics_markdown(outcome)

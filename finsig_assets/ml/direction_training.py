@@ -18,7 +18,9 @@ scoring model never saw:
    (:func:`finsig_assets.ml.evaluation_metrics.combine`: log loss, Brier and accuracy equal the
    pooled values, AUC and rank IC are within-fold); the value of news is the model's AUC minus
    the market-only AUC on the same rows.
-6. The final model is fit on every row of the window with ``n_trees`` trees.
+6. The final model is fit on every row of the window with ``n_trees`` trees, and so is the
+   market-only baseline (with its own median tree count): it is served next to the model so
+   that the model's live out-of-sample record is compared with it on the same rows.
 
 Fill and scaling statistics: nothing is filled or scaled. XGBoost splits on raw values and
 routes missing values (NULL features, e.g. a rolling window not yet full, or no news yet) by a
@@ -119,6 +121,11 @@ class TrainingOutcome:
     importance: dict[str, float]
     input_example: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
+    # The baselines as served next to the model, so its live record can be judged on the same
+    # rows: the market-only XGBoost fit on the whole window (None: no market feature; the
+    # up-rate stands in), and the window's up-rate (the majority baseline's probability).
+    market_only_booster: xgb.Booster | None = None
+    train_up_rate: float = math.nan
 
     @property
     def value_of_news_auc(self) -> float:
@@ -267,6 +274,14 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
     n_trees = max(1, int(round(float(np.median(best_model)))))
     dall = xgb.QuantileDMatrix(x, y, feature_names=names, max_bin=settings.max_bin)
     booster = xgb.train(settings.xgb_params(), dall, num_boost_round=n_trees)
+    if features.news and market_names:
+        market_trees = max(1, int(round(float(np.median(best_market)))))
+        dmarket = xgb.QuantileDMatrix(x[:, market_idx], y, feature_names=market_names, max_bin=settings.max_bin)
+        market_booster = xgb.train(settings.xgb_params(), dmarket, num_boost_round=market_trees)
+    elif not features.news:
+        market_booster = booster  # no news columns: the model is the market-only model
+    else:
+        market_booster = None
     timings["final_fit"] = time.perf_counter() - t
     gain = booster.get_score(importance_type="gain")
     importance = {c: float(gain.get(c, 0.0)) for c in names}
@@ -286,6 +301,8 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
         importance=importance,
         input_example=_input_example(x, names),
         seconds=timings,
+        market_only_booster=market_booster,
+        train_up_rate=float(y.mean()),
     )
 
 

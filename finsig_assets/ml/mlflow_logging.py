@@ -38,6 +38,8 @@ from mlflow.models import infer_signature
 
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import (
+    MARKET_ONLY_ARTIFACT,
+    TAG_TRAIN_UP_RATE,
     TAG_DAGSTER_RUN,
     TAG_DECISION,
     TAG_RTH_ONLY,
@@ -172,6 +174,10 @@ def log_training_run(
             }
             mlflow.log_artifact(str(feature_importance_png(outcome.importance, Path(tmp) / "feature_importance.png", title)), "plots")
             mlflow.log_artifact(str(calibration_png(y, probs, Path(tmp) / "calibration.png", title)), "plots")
+            if outcome.market_only_booster is not None:
+                path = Path(tmp) / MARKET_ONLY_ARTIFACT.split("/")[-1]
+                outcome.market_only_booster.save_model(str(path))
+                mlflow.log_artifact(str(path), MARKET_ONLY_ARTIFACT.rsplit("/", 1)[0])
 
         example = outcome.input_example
         signature = infer_signature(example, outcome.booster.predict(xgb.DMatrix(example)).astype(np.float64))
@@ -186,12 +192,13 @@ def log_training_run(
         version = int(info.registered_model_version)
         client = tracking.client()
         for key, value in {
-            TAG_TRAINED_THROUGH: ctx.partition.isoformat(),
+            TAG_TRAINED_THROUGH: ctx.window_last.isoformat(),
             TAG_SENTIMENT_MODEL: ctx.sentiment_model or "",
             TAG_RTH_ONLY: "true" if ctx.rth_only else "false",
             TAG_DAGSTER_RUN: ctx.dagster_run_id,
             "finsig.training_data_sha256": outcome.data_sha256,
             "finsig.window": f"{ctx.window_first}..{ctx.window_last}",
+            TAG_TRAIN_UP_RATE: f"{outcome.train_up_rate:.17g}",
         }.items():
             client.set_model_version_tag(tracking.registered_model_name, str(version), key, value)
         mlflow.set_tag("finsig.model_version", str(version))

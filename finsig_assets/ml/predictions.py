@@ -28,6 +28,7 @@ the running out-of-sample record of every version up to the last session of the 
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
 
 import datetime as dt
+import tempfile
 import time
 
 import dagster as dg
@@ -35,11 +36,13 @@ import mlflow.xgboost
 import numpy as np
 import polars as pl
 import xgboost as xgb
+from mlflow.exceptions import MlflowException
 from pydantic import Field
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import standard_metadata
-from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
+from finsig_assets.materialization_metadata import partition_metadata
+from finsig_assets.ml import champion_skill
+from finsig_assets.ml.champion_history import CHAMPION, MARKET_ONLY_ARTIFACT, alias_holder, champion_as_of, list_versions
 from finsig_assets.ml.direction_model import ASSET_KEY as DIRECTION_MODEL_KEY
 from finsig_assets.ml.direction_model import TRAINING_EXAMPLES_KEY
 from finsig_assets.ml.evaluation_metrics import fmt
@@ -74,6 +77,8 @@ PREDICTION_SCHEMA = {
     RETURN_COLUMN: pl.Float64,
     LABEL_COLUMN: pl.Boolean,
     "predicted_at": pl.Datetime("us", "UTC"),
+    "p_up_market_only": pl.Float64,
+    "p_up_majority": pl.Float64,
 }
 RECORD_SCHEMA = {
     "trade_date": pl.Date,
@@ -95,6 +100,9 @@ RECORD_SCHEMA = {
 
 class PredictionsConfig(dg.Config):
     rth_only: bool = Field(default=True, description="Score regular-hours rows only (as the default training).")
+    skill_sessions: int = Field(
+        default=20, description="The champion_skill check judges the served record over this many recent labelled sessions."
+    )
 
 
 @trading_day_asset(
@@ -102,11 +110,14 @@ class PredictionsConfig(dg.Config):
     kinds={"xgboost", "mlflow", "duckdb"},
     deps=[
         dg.AssetDep(TRAINING_EXAMPLES_KEY),
-        # The champion as of the end of the previous session comes from models trained up to it.
-        dg.AssetDep(DIRECTION_MODEL_KEY, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
+        # Model partition D is the model for session D (trained through D - 1); the champion as of
+        # the end of D - 1 comes from the models up to it.
+        dg.AssetDep(DIRECTION_MODEL_KEY),
     ],
+    check_specs=[champion_skill.check_spec()],
     description="P(up in 30 min) for every bar of session D from the champion as of the end of D-1 (always out of "
-    "sample); writes ml.predictions and the out-of-sample record ml.oos_record, logs oos_* metrics to MLflow.",
+    "sample), with its market-only and majority baselines; writes ml.predictions and the out-of-sample record "
+    "ml.oos_record, logs oos_* metrics to MLflow.",
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -121,6 +132,7 @@ def predictions(
     versions = list_versions(client, name)
     available = set(discover_features(warehouse).all)
     boosters: dict[int, xgb.Booster] = {}
+    market_boosters: dict[int, xgb.Booster | None] = {}
     frames, records, outcomes, to_log = [], [], [], []
     for day in scope.sessions:
         as_of = previous_session(day)
@@ -132,12 +144,15 @@ def predictions(
         assert champ.trained_through is not None and champ.trained_through < day  # out of sample by construction
         if champ.version not in boosters:
             boosters[champ.version] = mlflow_load(mlflow, champ.version)
+            market_boosters[champ.version] = load_market_only(client, champ.run_id)
         booster = boosters[champ.version]
+        market_booster = market_boosters[champ.version]
         names = list(booster.feature_names or [])
         missing = sorted(set(names) - available)
         if missing:
             raise dg.Failure(f"champion v{champ.version} needs columns missing from gold.training_examples: {missing}")
-        rows = read_session_rows(warehouse, day, names, config.rth_only)
+        market_names = list(market_booster.feature_names or []) if market_booster is not None else []
+        rows = read_session_rows(warehouse, day, sorted(set(names) | set(market_names)), config.rth_only)
         if rows.is_empty():
             outcomes.append(_outcome(day, as_of, champ, OUTCOME_NO_ROWS, "no rows of gold.training_examples for this session"))
             continue
@@ -150,6 +165,7 @@ def predictions(
             continue
         x = rows.select(pl.col(names).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
         p_up = booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
+        p_market = _predict(market_booster, rows, market_names) if market_booster is not None else np.full(rows.height, np.nan)
         now = dt.datetime.now(dt.timezone.utc)
         pred = rows.select(
             "instrument",
@@ -163,6 +179,8 @@ def predictions(
             pl.col(RETURN_COLUMN).cast(pl.Float64),
             pl.col(LABEL_COLUMN),
             pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("predicted_at"),
+            pl.Series("p_up_market_only", p_market).fill_nan(None),
+            pl.lit(champ.train_up_rate, dtype=pl.Float64).alias("p_up_majority"),
         )
         frames.append(pred)
         scores = session_scores(pred)
@@ -193,12 +211,35 @@ def predictions(
     for run_id, day, scores in to_log:
         log_oos_metrics(mlflow, run_id, day, scores)
     context.log.info(f"wrote {frame.height:,} predictions for {scope.label} in {time.perf_counter() - started:.2f}s")
-    return dg.MaterializeResult(metadata=_metadata(frame, outcomes, scope, warehouse, mlflow, client))
+    skill = champion_skill.champion_skill_result(warehouse, scope.last, config.skill_sessions)
+    context.log.info(f"champion_skill: {skill.description}")
+    return dg.MaterializeResult(
+        metadata=_metadata(context, frame, outcomes, scope, warehouse, mlflow, client), check_results=[skill]
+    )
 
 
 def mlflow_load(tracking: MlflowTracking, version: int) -> xgb.Booster:
     tracking.activate()
     return mlflow.xgboost.load_model(tracking.model_uri(version))
+
+
+def load_market_only(client, run_id: str | None) -> xgb.Booster | None:
+    """The market-only baseline fit next to a version (None for versions trained before it was kept)."""
+    if not run_id:
+        return None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, MARKET_ONLY_ARTIFACT, tmp)
+            booster = xgb.Booster()
+            booster.load_model(path)
+            return booster
+    except (MlflowException, OSError):
+        return None
+
+
+def _predict(booster: xgb.Booster, rows: pl.DataFrame, names: list[str]) -> np.ndarray:
+    x = rows.select(pl.col(names).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
+    return booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
 
 
 def _outcome(day, as_of, champ, outcome: str, detail: str, scores: dict | None = None) -> dict:
@@ -218,17 +259,32 @@ def _outcome(day, as_of, champ, outcome: str, detail: str, scores: dict | None =
     }
 
 
-def _metadata(frame, outcomes, scope, warehouse, tracking, client) -> dict:
-    n_no_champion = sum(o["outcome"] == OUTCOME_NO_CHAMPION for o in outcomes)
+def _metadata(context, frame, outcomes, scope, warehouse, tracking, client) -> dict:
+    """Each session's outcome on its own partition; the run's table and the running record under ``run_``."""
     holder = alias_holder(client, tracking.registered_model_name, CHAMPION)
-    summary = {
+    per_partition = {}
+    for o in outcomes:
+        own = {
+            "outcome": o["outcome"] if not o["detail"] else f"{o['outcome']}: {o['detail']}",
+            "champion_as_of": o["champion_as_of"].isoformat(),
+            "model_version": f"v{o['model_version']}" if o["model_version"] else "none",
+            "trained_through": o["trained_through"].isoformat() if o["trained_through"] else "-",
+            "labelled_rows": o["labelled"],
+            "oos_auc": fmt(o["auc"]),
+            "oos_log_loss": fmt(o["log_loss"]),
+            "oos_accuracy": fmt(o["accuracy"]),
+        }
+        if o["model_version"]:
+            own["mlflow_model_version"] = dg.MetadataValue.url(tracking.version_link(o["model_version"]))
+        per_partition[o["session"]] = own
+    run_summary = {
         "sessions": len(outcomes),
         "sessions_predicted": sum(o["outcome"] == OUTCOME_PREDICTED for o in outcomes),
-        "sessions_without_champion": n_no_champion,
+        "sessions_without_champion": sum(o["outcome"] == OUTCOME_NO_CHAMPION for o in outcomes),
         "versions_used": ", ".join(sorted({f"v{o['model_version']}" for o in outcomes if o["outcome"] == OUTCOME_PREDICTED})) or "none",
         "champion_alias_now": f"v{holder.version} (trained through {holder.trained_through})" if holder else "none",
     }
-    meta = standard_metadata(frame, scope.label, summary)
+    meta = partition_metadata(context, frame, scope.sessions, scope.label, run_summary, per_partition)
     lines = [
         "| session | champion as of | version | trained through | outcome | rows | labelled | OOS AUC | OOS log loss | OOS accuracy |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -239,16 +295,10 @@ def _metadata(frame, outcomes, scope, warehouse, tracking, client) -> dict:
             f"{o['trained_through'] or '-'} | {o['outcome']} | {o['rows']:,} | {o['labelled']:,} | {fmt(o['auc'])} | "
             f"{fmt(o['log_loss'])} | {fmt(o['accuracy'])} |"
         )
-    meta["sessions_table"] = dg.MetadataValue.md("\n".join(lines))
-    if len(outcomes) == 1:
-        o = outcomes[0]
-        meta["outcome"] = dg.MetadataValue.text(o["outcome"] if not o["detail"] else f"{o['outcome']}: {o['detail']}")
-        if o["model_version"]:
-            meta["model_version"] = dg.MetadataValue.int(int(o["model_version"]))
-            meta["mlflow_model_version"] = dg.MetadataValue.url(tracking.version_link(o["model_version"]))
+    meta["run_sessions_table"] = dg.MetadataValue.md("\n".join(lines))
     record = running_record(warehouse, scope.last)
     if record.is_empty():
-        meta["oos_record"] = dg.MetadataValue.md("No out-of-sample record yet: no labelled predictions up to " + str(scope.last))
+        meta["run_oos_record"] = dg.MetadataValue.md("No out-of-sample record yet: no labelled predictions up to " + str(scope.last))
     else:
         rec = [
             "| version | trained through | sessions | labelled rows | pooled AUC | mean daily AUC | pooled log loss | pooled accuracy | pooled rank IC | sessions |",
@@ -260,7 +310,7 @@ def _metadata(frame, outcomes, scope, warehouse, tracking, client) -> dict:
                 f"{fmt(r['pooled_auc'])} | {fmt(r['mean_daily_auc'])} | {fmt(r['pooled_log_loss'])} | "
                 f"{fmt(r['pooled_accuracy'])} | {fmt(r['pooled_rank_ic'])} | {r['first_session']}..{r['last_session']} |"
             )
-        meta["oos_record"] = dg.MetadataValue.md(
+        meta["run_oos_record"] = dg.MetadataValue.md(
             f"Running out-of-sample record per version up to {scope.last} (from ml.predictions / ml.oos_record):\n\n" + "\n".join(rec)
         )
     return meta

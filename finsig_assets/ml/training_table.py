@@ -123,6 +123,15 @@ def read_labelled_examples(
     )
 
 
+def last_labelled_session(warehouse: DuckDBWarehouse, rth_only: bool) -> dt.date | None:
+    """The latest session with a labelled row: where the data ends (None: no labelled row at all)."""
+    sql = f"SELECT max(trade_date) FROM {TABLE} WHERE {LABEL_COLUMN} IS NOT NULL AND {RETURN_COLUMN} IS NOT NULL"
+    if rth_only:
+        sql += " AND is_rth"
+    with warehouse.connection() as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
 def read_session_rows(
     warehouse: DuckDBWarehouse, day: dt.date, feature_names: list[str], rth_only: bool
 ) -> pl.DataFrame:

@@ -1,68 +1,106 @@
-"""Starts runs when files land: each changed file's sessions are re-materialized downstream.
+"""``landing_sensor``: files land, bronze ingests exactly the sessions they touch.
 
-One run per dataset per tick covers the whole range of sessions touched (a single-run
-backfill), so a historical file spanning a year starts one run, not 252. The run key is
-derived from the changed files' fingerprints, so a tick evaluated twice starts nothing twice.
+Each tick compares the landing zone with the warehouse (:mod:`.landing_state`) and requests, per
+dataset and per run of consecutive pending sessions, one ranged run of the bronze asset (a
+single-run backfill: a year-long historical file is one run, not 252). Everything below bronze
+follows by declarative automation (:mod:`finsig_assets.automation`), so the sensor never starts
+silver, gold or the model itself.
+
+Run keys are derived from what is pending (files and fingerprints, stale markers), so a tick
+evaluated twice, or the next tick while the run still waits in the queue, starts nothing twice;
+once the run has ingested the files, nothing is pending any more. An idle tick says why it
+skipped. The sensor is on by default: ``make ui`` shows a live system.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
+import time
 
 import dagster as dg
 
 from finsig_assets import settings
-from finsig_assets.jobs import market_refresh, news_refresh
+from finsig_assets.landing_zone import LandingZone
 from finsig_assets.partitions import trading_day_partitions
-from finsig_assets.sensors.landing_changes import changed_files, fingerprints, sessions_touched
+from finsig_assets.sensors.landing_state import DATASETS, contiguous_ranges, landing_state, run_key
+from finsig_assets.warehouse import DuckDBWarehouse, WarehouseLockTimeout
 
-JOB_FOR_DATASET = {"market": market_refresh.name, "news": news_refresh.name}
+BRONZE_KEYS = {"market": dg.AssetKey(["bronze", "market_candles"]), "news": dg.AssetKey(["bronze", "news_articles"])}
+MAX_LISTED = 5
 
 
-def evaluate_landing(root: Path, cursor: str | None, current_time=None) -> dg.SensorResult | dg.SkipReason:
-    seen: dict[str, list[int]] = json.loads(cursor) if cursor else {}
-    changed = changed_files(root, seen)
-    current = fingerprints(root)
-    new_cursor = json.dumps({rel: list(fp) for rel, (_, fp) in current.items()}, sort_keys=True)
-    if not changed:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new or changed files under {root}"), cursor=new_cursor)
-    valid = set(trading_day_partitions.get_partition_keys(current_time=current_time))
-    requests = []
-    for dataset, days in sessions_touched(changed).items():
-        keys = sorted(d.isoformat() for d in days if d.isoformat() in valid)
-        if not keys:
-            continue
-        files = [f for f in changed if f.dataset == dataset]
-        digest = hashlib.sha256(
-            "\n".join(f"{f.path}:{f.fingerprint}" for f in files).encode()
-        ).hexdigest()[:16]
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{dataset}-{digest}",
-                job_name=JOB_FOR_DATASET[dataset],
-                tags={
-                    "dagster/asset_partition_range_start": keys[0],
-                    "dagster/asset_partition_range_end": keys[-1],
-                    "finsig/changed_files": str(len(files)),
-                },
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def evaluate_landing(
+    context: dg.SensorEvaluationContext,
+    warehouse: DuckDBWarehouse,
+    landing: LandingZone,
+    settle_seconds: float | None = None,
+    now_ns: int | None = None,
+    current_time=None,
+) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    settle = settings.landing_settle_seconds() if settle_seconds is None else settle_seconds
+    root = landing.root_path
+    try:
+        with warehouse.read_only_connection(wait_seconds=5.0) as conn:
+            state = landing_state(root, conn, settle_seconds=settle, now_ns=now_ns, touched=cursor.get("touched"))
+    except WarehouseLockTimeout as exc:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"the warehouse is busy ({exc}); looking again on the next tick"))
+    for line in state.unusable:
+        context.log.warning(f"landing file not used: {line}")
+
+    valid = trading_day_partitions.get_partition_keys(current_time=current_time)
+    valid_set = set(valid)
+    requests, notes = [], []
+    for dataset in DATASETS:
+        ds = state.datasets[dataset]
+        keys = sorted(d.isoformat() for d in ds.pending)
+        future = [k for k in keys if k not in valid_set]
+        if future:
+            notes.append(f"{dataset}: {len(future)} session(s) without a partition yet ({_listing(future)})")
+        for first, last in contiguous_ranges(keys, valid):
+            sessions_causes = sorted({c for d, causes in ds.pending.items() if first <= d.isoformat() <= last for c in causes})
+            context.log.info(f"{dataset}: ingest {first}..{last} ({_listing(sessions_causes)})")
+            requests.append(
+                dg.RunRequest(
+                    run_key=run_key(dataset, first, last, ds.digest),
+                    asset_selection=[BRONZE_KEYS[dataset]],
+                    tags={
+                        "dagster/asset_partition_range_start": first,
+                        "dagster/asset_partition_range_end": last,
+                        "finsig/trigger": "landing_sensor",
+                        "finsig/changed_files": str(ds.n_changed_files),
+                    },
+                )
             )
-        )
-    if not requests:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{len(changed)} changed file(s) hold no record inside a partition"),
-            cursor=new_cursor,
-        )
-    return dg.SensorResult(run_requests=requests, cursor=new_cursor)
+    new_cursor = json.dumps({"touched": state.touched}, sort_keys=True) if state.touched else "{}"
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=new_cursor)
+    n_files = sum(ds.n_files for ds in state.datasets.values())
+    reason = f"nothing to ingest: the {n_files:,} landing files under {root} match the warehouse"
+    if state.waiting:
+        reason += f"; waiting for {len(state.waiting)} file(s) still being written ({_listing(state.waiting)})"
+    if state.unusable:
+        reason += f"; {len(state.unusable)} file(s) cannot be used ({_listing(state.unusable)})"
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=new_cursor)
 
 
 @dg.sensor(
     name="landing_sensor",
-    jobs=[market_refresh, news_refresh],
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Watches $FINSIG_LANDING_DIR and re-materializes the sessions that new or changed files touch.",
+    target=list(BRONZE_KEYS.values()),
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Compares $FINSIG_LANDING_DIR with the warehouse and ingests the sessions that new, changed or "
+    "deleted files touch (one ranged bronze run per dataset and run of sessions); the automation carries them on.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext):
-    return evaluate_landing(settings.landing_dir(), context.cursor)
+def landing_sensor(context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse, landing: LandingZone):
+    started = time.perf_counter()
+    result = evaluate_landing(context, warehouse, landing)
+    context.log.info(f"tick took {time.perf_counter() - started:.2f}s")
+    return result

@@ -6,9 +6,13 @@
   (the production default in the Docker image);
 * ``lexicon`` - the Loughran-McDonald dictionary (:mod:`finsig_assets.sentiment.lexicon_backend`),
   FinBERT is not even loaded;
-* ``auto`` - FinBERT when it loads, else the lexicon, with a WARNING in the run log that says
-  why and how to provide the weights; the asset's metadata records the fallback and every row
-  records which model scored it (``sentiment_model``).
+* ``auto`` - FinBERT when its weights are already on the machine (a local directory or the
+  Hugging Face cache), else the lexicon, with a WARNING in the run log that says why and how to
+  provide the weights; the asset's metadata records the fallback and every row records which
+  model scored it (``sentiment_model``). ``auto`` never downloads: it loads with
+  ``local_files_only`` and makes no network call, unless ``FINSIG_ALLOW_MODEL_DOWNLOAD=1``
+  (``allow_download``) lets it fetch missing weights. A machine without the weights and without
+  the hub therefore gets the lexicon at once instead of a connection error first.
 
 It is a :class:`FinBERTResource` with one more field, so FinBERT's settings are configured in
 the same place; only its setup differs (it must not fail in ``auto`` mode).
@@ -27,6 +31,7 @@ from pydantic import Field, PrivateAttr
 
 from finsig_assets.sentiment.finbert_resource import FinBERTResource
 from finsig_assets.sentiment.lexicon_backend import load_lexicon
+from finsig_assets.sentiment.model_files import ALLOW_DOWNLOAD_ENV, downloads_allowed
 from finsig_assets.sentiment.scoring_types import (
     FinBERTUnavailable,
     Progress,
@@ -57,6 +62,13 @@ class SentimentResource(FinBERTResource):
         default_factory=default_backend,
         description="finbert, lexicon or auto (env FINSIG_SENTIMENT_BACKEND; default auto).",
     )
+    allow_download: bool = Field(
+        default_factory=downloads_allowed,
+        description=(
+            "Let auto download missing FinBERT weights from the Hugging Face hub "
+            f"(env {ALLOW_DOWNLOAD_ENV}=1); off: auto uses local weights only, with no network call."
+        ),
+    )
 
     _active: Optional[Any] = PrivateAttr(default=None)
     _fallback_reason: Optional[str] = PrivateAttr(default=None)
@@ -74,17 +86,21 @@ class SentimentResource(FinBERTResource):
         if backend == "lexicon":
             self._active = load_lexicon()
         else:
+            # finbert: the cache, else a download (unless offline); auto: what is on disk only.
+            local_only = None if backend == "finbert" else (self.local_files_only or not self.allow_download)
             try:
-                self._active = self.load_scorer()
+                self._active = self.load_scorer(local_files_only=local_only)
             except FinBERTUnavailable as exc:
                 if backend == "finbert":
                     raise
                 self._fallback_reason = str(exc)
                 self._active = load_lexicon()
+                where = "from local weights" if local_only else "or downloaded"
                 out.warning(
-                    f"{BACKEND_ENV}=auto: FinBERT could not be loaded, so sentiment is scored with the"
+                    f"{BACKEND_ENV}=auto: FinBERT could not be loaded {where}, so sentiment is scored with the"
                     f" {self._active.sentiment_model} lexicon instead; rows record sentiment_model accordingly."
-                    f"\n{exc}"
+                    f" To score with FinBERT, put its weights on this machine (below), or set"
+                    f" {ALLOW_DOWNLOAD_ENV}=1 to let auto download them from the Hugging Face hub.\n{exc}"
                 )
         scorer = self._active
         out.info(f"sentiment backend {scorer.backend}: {scorer.sentiment_model} on {scorer.device} ({scorer.dtype})")

@@ -72,8 +72,11 @@ class FinBERTResource(dg.ConfigurableResource):
                 f" batches of <= {scorer.max_tokens_per_batch} tokens / {scorer.max_items_per_batch} texts"
             )
 
-    def load_scorer(self) -> "FinBERTScorer":
-        """The loaded scorer (loading it on first call; the weights are shared per process)."""
+    def load_scorer(self, local_files_only: Optional[bool] = None) -> "FinBERTScorer":
+        """The loaded scorer (loading it on first call; the weights are shared per process).
+
+        ``local_files_only`` overrides the field for this load (``auto`` never downloads).
+        """
         if self._scorer is None:
             from finsig_assets.sentiment.finbert_scorer import load_scorer
 
@@ -82,7 +85,7 @@ class FinBERTResource(dg.ConfigurableResource):
                 revision=self.revision,
                 device=self.device,
                 dtype=self.dtype,
-                local_files_only=self.local_files_only,
+                local_files_only=self.local_files_only if local_files_only is None else local_files_only,
                 max_length=self.max_length,
                 max_tokens_per_batch=self.max_tokens_per_batch,
                 max_items_per_batch=self.max_items_per_batch,

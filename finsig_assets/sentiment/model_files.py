@@ -9,8 +9,10 @@
   path and a sha256 of its weight files, so swapped weights never hit stale cache entries; or
 * a Hugging Face hub repository id, looked up in the local hub cache (``HF_HUB_CACHE`` or
   ``HF_HOME/hub``) and fetched from the hub when missing, unless ``HF_HUB_OFFLINE=1`` /
-  ``TRANSFORMERS_OFFLINE=1`` or the resource's ``local_files_only`` forbid the network.
-  The revision recorded is the commit hash the snapshot resolved to.
+  ``TRANSFORMERS_OFFLINE=1`` or ``local_files_only`` forbid the network. ``local_files_only``
+  is the resource's setting, and is always on for ``FINSIG_SENTIMENT_BACKEND=auto`` unless
+  ``FINSIG_ALLOW_MODEL_DOWNLOAD=1`` (:func:`downloads_allowed`): ``auto`` looks only at what is
+  already on the machine. The revision recorded is the commit hash the snapshot resolved to.
 
 When neither works :class:`FinBERTUnavailable` carries :func:`unavailable_message`, which says
 exactly how to provide the weights.
@@ -28,6 +30,7 @@ from finsig_assets.sentiment.scoring_types import FinBERTUnavailable
 
 DEFAULT_MODEL = "ProsusAI/finbert"
 MODEL_ENV = "FINSIG_FINBERT_MODEL"
+ALLOW_DOWNLOAD_ENV = "FINSIG_ALLOW_MODEL_DOWNLOAD"
 REVISION_ENV = "FINSIG_FINBERT_REVISION"
 MANIFEST = "finsig_model.json"
 CONFIG_FILE = "config.json"
@@ -51,6 +54,11 @@ def default_model() -> str:
 def default_revision() -> str | None:
     """``FINSIG_FINBERT_REVISION`` (a branch, tag or commit), or None for ``main``."""
     return os.environ.get(REVISION_ENV) or None
+
+
+def downloads_allowed() -> bool:
+    """``FINSIG_ALLOW_MODEL_DOWNLOAD`` is on: ``auto`` may fetch missing weights from the hub."""
+    return os.environ.get(ALLOW_DOWNLOAD_ENV, "").strip().lower() in _TRUE
 
 
 def hub_offline() -> bool:
@@ -177,7 +185,11 @@ def resolve_model(name_or_path: str, revision: str | None = None, local_files_on
     if snapshot is not None:
         return ResolvedModel(snapshot, name_or_path, snapshot.name, "hf_cache")
     if local_files_only or hub_offline():
-        why = "HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloads" if hub_offline() else "local_files_only is set"
+        why = (
+            "HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloads"
+            if hub_offline()
+            else f"downloads are off (local_files_only; FINSIG_SENTIMENT_BACKEND=auto downloads only with {ALLOW_DOWNLOAD_ENV}=1)"
+        )
         raise FinBERTUnavailable(
             unavailable_message(name_or_path, revision, f"not in the Hugging Face cache at {hub_cache_dir()}, and {why}")
         )

@@ -16,6 +16,12 @@ of whatever scored it), ``text_mode``, ``available_at`` (copied from silver.news
 signals need no join) and ``text_sha256``. An article with no text at all (empty headline,
 no body sentence) gets no row - there is nothing to score and no score is invented - and is
 counted in the metadata and logged.
+
+One row per ``article_id`` in the whole table: the write also deletes the rows of the articles
+it writes from other partitions (an article whose availability moved to another session), and
+the blocking ``unique_non_null_keys`` check verifies it after the write. Metadata: each
+partition its own articles and rows; the backend is shared; scoring counts and timings, which
+belong to the run's distinct texts rather than to a partition, are ``run_*``.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
@@ -26,13 +32,16 @@ import dagster as dg
 import polars as pl
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import standard_metadata
+from finsig_assets.materialization_metadata import partition_metadata, typed_metadata
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.sentiment.backend_selection import SentimentResource
 from finsig_assets.sentiment.score_cache import add_entries, cache_entries, lookup, text_keys
+from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
 from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 TABLE = "silver.news_sentiment"
+ASSET_KEY = dg.AssetKey(["silver", "news_sentiment"])
+CHECKS = (UniqueKeys(TABLE, ("article_id",)),)
 ARTICLES_KEY = dg.AssetKey(["silver", "news_articles"])
 PROGRESS_EVERY_SECONDS = 15.0
 
@@ -63,10 +72,11 @@ class ProgressLog:
 
 
 @trading_day_asset(
-    key=["silver", "news_sentiment"],
+    key=ASSET_KEY,
     pool="gpu",
     kinds={"duckdb", "polars", "pytorch"},
     deps=[dg.AssetDep(ARTICLES_KEY)],
+    check_specs=check_specs(ASSET_KEY, CHECKS),
     description="FinBERT (or lexicon) class probabilities per English, non-duplicate article.",
 )
 def news_sentiment(
@@ -140,17 +150,21 @@ def news_sentiment(
 
     with warehouse.transaction() as tx:
         add_entries(tx, entries)
+        # One row per article_id table-wide: an article written here loses any row it still
+        # has in another partition (its available_at, hence its session, changed).
+        tx.conn.register("__sentiment_ids", rows.select("article_id"))
+        try:
+            tx.execute(f"DELETE FROM {TABLE} WHERE article_id IN (SELECT article_id FROM __sentiment_ids)")
+        finally:
+            tx.conn.unregister("__sentiment_ids")
         tx.replace(TABLE, rows, scope.first, scope.last)
+    checks = run_checks(warehouse, ASSET_KEY, CHECKS, scope, log=context.log)
 
     oom = getattr(backend, "oom_events", [])
-    summary = {
-        **info,
-        "text_mode": text_mode,
-        "articles_read": articles.height,
+    run_summary = {
         "texts_scored": fresh.height,
         "texts_cached": cached.height,
         "chunks_scored": int(fresh["n_chunks"].sum() or 0),
-        "articles_without_text": skipped,
         "scoring_seconds": round(seconds, 3),
         "texts_per_second": round(fresh.height / seconds, 1) if fresh.height and seconds > 0 else 0.0,
         "oom_backoffs": len(oom),
@@ -159,4 +173,18 @@ def news_sentiment(
         f"{scope.label}: wrote {rows.height:,} rows; scored {fresh.height:,} texts in {seconds:.1f}s,"
         f" {cached.height:,} from the cache"
     )
-    return dg.MaterializeResult(metadata=standard_metadata(rows, scope.label, summary))
+    metadata = partition_metadata(
+        context, rows, scope.sessions, scope.label, run_summary, per_session(articles, rows, scope.sessions)
+    )
+    shared = typed_metadata({**info, "text_mode": text_mode})  # true of every partition of the run
+    return dg.MaterializeResult(metadata=metadata | shared, check_results=checks)
+
+
+def per_session(articles: pl.DataFrame, rows: pl.DataFrame, sessions: list) -> dict:
+    """Each session's articles read and articles without text (read but given no row)."""
+    read = dict(articles.group_by("trade_date").len().iter_rows())
+    written = dict(rows.group_by("trade_date").len().iter_rows())
+    return {
+        day: {"articles_read": int(read.get(day, 0)), "articles_without_text": int(read.get(day, 0) - written.get(day, 0))}
+        for day in sessions
+    }

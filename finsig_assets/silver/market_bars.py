@@ -23,6 +23,10 @@ Columns added to the bronze prices (all computed vectorised in polars):
 
 Defensive dedupe: bronze already keeps one row per ``(instrument, ts)``; if it ever holds
 more, the copy ingested last wins (ties: the larger ``source_file``, then ``source_line``).
+
+Check (blocking, ERROR): ``unique_non_null_keys`` on ``(instrument, ts)`` over the run's range,
+right after the write (:mod:`finsig_assets.table_checks`). Metadata: each partition its own
+row count, RTH rows, gaps and first/last bar; the run's totals as ``run_*``.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
@@ -34,12 +38,16 @@ import dagster as dg
 import polars as pl
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import standard_metadata
+from finsig_assets.materialization_metadata import partition_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
+from finsig_assets.partitions import lookback_mapping
+from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
 from finsig_assets.trading_calendar import session_frame
 from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 TABLE = "silver.market_bars"
+ASSET_KEY = dg.AssetKey(["silver", "market_bars"])
+CHECKS = (UniqueKeys(TABLE, ("instrument", "ts")),)
 BRONZE_KEY = dg.AssetKey(["bronze", "market_candles"])
 LARGE_GAP_MINUTES = 5.0
 # How far back the cheap "last bar before the window" query looks before falling back to a
@@ -148,48 +156,65 @@ def build_market_bars(bars: pl.DataFrame, previous: pl.DataFrame, scope: Partiti
     return out.select(OUTPUT_COLUMNS)
 
 
-def summarize(frame: pl.DataFrame) -> dict[str, object]:
-    if frame.height == 0:
-        return {
-            "rows": 0,
-            "rth_rows": 0,
-            "sessions_covered": 0,
-            "instruments": 0,
-            "max_gap_minutes": "n/a",
-            "gaps_over_5_min": 0,
-            "first_ts": "n/a",
-            "last_ts": "n/a",
-        }
-    stats = frame.select(
-        rth_rows=pl.col("is_rth").sum(),
-        sessions_covered=pl.col("trade_date").n_unique(),
-        instruments=pl.col("instrument").n_unique(),
-        max_gap=pl.col("gap_minutes").max(),
-        big_gaps=(pl.col("gap_minutes") > LARGE_GAP_MINUTES).sum(),
-        first_ts=pl.col("ts").min(),
-        last_ts=pl.col("ts").max(),
-    ).row(0, named=True)
+EMPTY_SUMMARY: dict[str, object] = {
+    "rth_rows": 0,
+    "instruments": 0,
+    "max_gap_minutes": "n/a",
+    "gaps_over_5_min": 0,
+    "first_ts": "n/a",
+    "last_ts": "n/a",
+}
+
+
+def _stats() -> list[pl.Expr]:
+    return [
+        pl.col("is_rth").sum().alias("rth_rows"),
+        pl.col("instrument").n_unique().alias("instruments"),
+        pl.col("gap_minutes").max().alias("max_gap_minutes"),
+        (pl.col("gap_minutes") > LARGE_GAP_MINUTES).sum().alias("gaps_over_5_min"),
+        pl.col("ts").min().alias("first_ts"),
+        pl.col("ts").max().alias("last_ts"),
+    ]
+
+
+def _readable(stats: dict[str, object]) -> dict[str, object]:
+    out = {k: stats[k] for k in EMPTY_SUMMARY}
+    for key in ("rth_rows", "instruments", "gaps_over_5_min"):
+        out[key] = int(out[key])
+    out["max_gap_minutes"] = float(out["max_gap_minutes"]) if out["max_gap_minutes"] is not None else "n/a"
+    out["first_ts"], out["last_ts"] = stats["first_ts"].isoformat(), stats["last_ts"].isoformat()
+    return out
+
+
+def run_summary(frame: pl.DataFrame, seconds: float) -> dict[str, object]:
+    """The run's numbers (all partitions together), reported as ``run_*``."""
     return {
-        "rows": frame.height,
-        "rth_rows": int(stats["rth_rows"]),
-        "sessions_covered": int(stats["sessions_covered"]),
-        "instruments": int(stats["instruments"]),
-        "max_gap_minutes": float(stats["max_gap"]) if stats["max_gap"] is not None else "n/a",
-        "gaps_over_5_min": int(stats["big_gaps"]),
-        "first_ts": stats["first_ts"].isoformat(),
-        "last_ts": stats["last_ts"].isoformat(),
+        "sessions_covered": frame["trade_date"].n_unique(),
+        "instruments": frame["instrument"].n_unique(),
+        "seconds": round(seconds, 3),
     }
 
 
+def summarize_by_session(frame: pl.DataFrame, sessions: list[dt.date]) -> dict[dt.date, dict[str, object]]:
+    """Each session's own numbers (one grouped pass; sessions without bars get zeros)."""
+    per_day = {
+        row["trade_date"]: _readable(row)
+        for row in frame.group_by("trade_date").agg(_stats()).iter_rows(named=True)
+    }
+    return {day: per_day.get(day, dict(EMPTY_SUMMARY)) for day in sessions}
+
+
 @trading_day_asset(
-    key=["silver", "market_bars"],
+    key=ASSET_KEY,
     deps=[
         dg.AssetDep(
             BRONZE_KEY,
-            # The previous partition's last bar anchors gap_minutes of this one's first bar.
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1),
+            # The previous partition's last bar anchors gap_minutes of this one's first bar
+            # (the first partition has none: nothing to read, not an error).
+            partition_mapping=lookback_mapping(1),
         )
     ],
+    check_specs=check_specs(ASSET_KEY, CHECKS),
     description="Typed, deduplicated, sorted real M1 bars (never forward-filled) with is_rth, "
     "minutes_to_close and gap_minutes over the continuous bar sequence.",
 )
@@ -202,6 +227,11 @@ def market_bars(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -
     context.log.info(f"built {frame.height:,} silver bars in {time.perf_counter() - started:.2f}s")
     with warehouse.transaction() as tx:
         tx.replace(TABLE, frame, scope.first, scope.last)
-    context.log.info(f"wrote {TABLE} {scope.label} in {time.perf_counter() - started:.2f}s")
-    summary = summarize(frame)
-    return dg.MaterializeResult(metadata=standard_metadata(frame, scope.label, summary))
+    written = time.perf_counter() - started
+    context.log.info(f"wrote {TABLE} {scope.label} in {written:.2f}s")
+    checks = run_checks(warehouse, ASSET_KEY, CHECKS, scope, log=context.log)
+    metadata = partition_metadata(
+        context, frame, scope.sessions, scope.label, run_summary(frame, written),
+        summarize_by_session(frame, scope.sessions),
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)

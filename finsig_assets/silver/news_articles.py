@@ -26,6 +26,11 @@ earlier article) are kept, flagged ``is_syndicated_duplicate`` with ``duplicate_
 **Language.** ``is_english`` is ``language`` equal to ``english`` or ``en`` (case- and
 whitespace-insensitive); other articles stay in the table, flagged, so downstream can skip
 them for an English-only model.
+
+**Check** (blocking, ERROR): ``unique_non_null_keys`` on ``article_id`` over the whole table
+(the write deletes an article's row in any other partition, so one row per article holds
+table-wide). **Metadata**: each partition its own counts (copies, duplicates, languages); the
+latency is shared and the run's totals are ``run_*``.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
@@ -39,13 +44,17 @@ import polars as pl
 from pydantic import Field
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import markdown_table, standard_metadata
+from finsig_assets.materialization_metadata import partition_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
+from finsig_assets.partitions import lookback_mapping
 from finsig_assets.silver.news_dedup import SYNDICATION_WINDOW, collapse_copies, flag_syndicated
+from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
 from finsig_assets.trading_calendar import assign_trade_dates
 from finsig_assets.warehouse import DuckDBWarehouse, table_columns
 
 TABLE = "silver.news_articles"
+ASSET_KEY = dg.AssetKey(["silver", "news_articles"])
+CHECKS = (UniqueKeys(TABLE, ("article_id",)),)
 BRONZE_KEY = dg.AssetKey(["bronze", "news_articles"])
 LATENCY_ENV = "FINSIG_NEWS_LATENCY_MINUTES"
 MAX_LATENCY_MINUTES = 24 * 60
@@ -116,36 +125,43 @@ def build_news_articles(copies: pl.DataFrame, scope: PartitionScope, latency: dt
     )
 
 
-def summarize(frame: pl.DataFrame, latency_minutes: int) -> tuple[dict[str, object], str]:
-    copies = int(frame["n_copies"].sum()) if frame.height else 0
-    summary: dict[str, object] = {
-        "rows": frame.height,
-        "bronze_copies": copies,
-        "copies_collapsed": copies - frame.height,
-        "syndicated_duplicates": int(frame["is_syndicated_duplicate"].sum()),
-        "non_english": int((~frame["is_english"]).sum()),
-        "empty_body": int((~frame["has_body"]).sum()),
-        "availability_latency_minutes": latency_minutes,
-    }
-    languages = (
-        frame.group_by(pl.col("language").fill_null("(missing)"))
-        .len()
-        .sort(["len", "language"], descending=[True, False])
+def summarize_by_session(frame: pl.DataFrame, sessions: list[dt.date]) -> dict[dt.date, dict[str, object]]:
+    """Each session's own counts, and its languages as one short line ("English 12, (missing) 1")."""
+    counts = frame.group_by("trade_date").agg(
+        bronze_copies=pl.col("n_copies").sum(),
+        copies_collapsed=pl.col("n_copies").sum() - pl.len(),
+        syndicated_duplicates=pl.col("is_syndicated_duplicate").sum(),
+        non_english=(~pl.col("is_english")).sum(),
+        empty_body=(~pl.col("has_body")).sum(),
     )
-    table = markdown_table(dict(zip(languages["language"], languages["len"])), headers=("language", "articles"))
-    return summary, table
+    languages = (
+        frame.group_by("trade_date", pl.col("language").fill_null("(missing)"))
+        .len()
+        .sort(["trade_date", "len", "language"], descending=[False, True, False])
+        .group_by("trade_date", maintain_order=True)
+        .agg(languages=pl.format("{} {}", "language", "len").str.join(", "))
+    )
+    per_day = {
+        row["trade_date"]: {k: int(v) for k, v in row.items() if k != "trade_date"}
+        for row in counts.iter_rows(named=True)
+    }
+    lines = dict(languages.iter_rows())
+    empty = {"bronze_copies": 0, "copies_collapsed": 0, "syndicated_duplicates": 0, "non_english": 0, "empty_body": 0}
+    return {day: {**per_day.get(day, empty), "languages": lines.get(day, "none")} for day in sessions}
 
 
 @trading_day_asset(
-    key=["silver", "news_articles"],
+    key=ASSET_KEY,
     deps=[
         dg.AssetDep(
             BRONZE_KEY,
             # Up to 24 h of latency plus the 24 h syndication look-back: at most two sessions
-            # back, because every ownership window is at least 24 h long.
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-2),
+            # back, because every ownership window is at least 24 h long. (The first
+            # partitions look back to partitions that do not exist: nothing to read.)
+            partition_mapping=lookback_mapping(2),
         )
     ],
+    check_specs=check_specs(ASSET_KEY, CHECKS),
     description="One row per article_id: available_at (published_at + latency) decides the trade_date; "
     "landed copies collapsed, syndicated near-duplicates and non-English articles flagged.",
 )
@@ -170,7 +186,11 @@ def news_articles(
             tx.conn.unregister("__silver_news_ids")
         tx.replace(TABLE, frame, scope.first, scope.last)
     context.log.info(f"wrote {frame.height:,} rows to {TABLE} {scope.label} in {time.perf_counter() - started:.2f}s")
-    summary, languages = summarize(frame, config.availability_latency_minutes)
-    return dg.MaterializeResult(
-        metadata=standard_metadata(frame, scope.label, summary) | {"languages": dg.MetadataValue.md(languages)}
+    checks = run_checks(warehouse, ASSET_KEY, CHECKS, scope, log=context.log)
+    metadata = partition_metadata(
+        context, frame, scope.sessions, scope.label,
+        run_summary={"bronze_copies_read": copies.height, "seconds": round(time.perf_counter() - started, 3)},
+        per_partition=summarize_by_session(frame, scope.sessions),
     )
+    metadata["availability_latency_minutes"] = dg.MetadataValue.int(config.availability_latency_minutes)
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)

@@ -8,6 +8,7 @@ A model file is one SELECT under a comment header::
     -- lookback_sessions: 3
     -- python_post: recursive_indicators
     -- config: warmup_bars=2000, min_articles=3
+    -- checks: unique_keys(instrument, ts), one_row_per(silver.market_bars)
 
 The header is the run of ``-- key: value`` lines at the top of the file; the first line of
 another shape (``--`` alone, any other comment, SQL) ends it. ``asset`` and ``description`` are
@@ -16,8 +17,11 @@ required; an unknown or repeated key is an error, and every error names the file
 - ``asset``: ``<layer>/<name>``; the file must be called ``<layer>.<name>.sql``, the asset
   writes the table ``<layer>.<name>``, whose DDL is ``tables/<layer>.<name>.sql`` (required).
 - ``deps``: comma-separated upstream asset keys. Each gets
-  ``TimeWindowPartitionMapping(start_offset=-lookback_sessions)``: lineage only (what the
-  partition reads from), the SELECT decides what it actually reads.
+  ``TimeWindowPartitionMapping(start_offset=-lookback_sessions,
+  allow_nonexistent_upstream_partitions=True)`` (:func:`finsig_assets.partitions.lookback_mapping`):
+  lineage only (what the partition reads from), the SELECT decides what it actually reads; the
+  first partitions after ``FINSIG_PARTITIONS_START`` look back to partitions that do not exist,
+  which is not an error (there is simply nothing to read).
 - ``python_post``: the name of a registered step ``(frame, params) -> frame`` for what SQL
   cannot express (infinite-memory recursions). A step named ``x`` is looked up in the registry
   (:func:`register_post_step`) after importing ``finsig_assets.sql_models.x``.
@@ -28,6 +32,13 @@ required; an unknown or repeated key is an error, and every error names the file
   own SELECT with its own window parameters and warm-up), concatenated and written in ONE
   transaction. Memory then stays bounded however long the backfill. Only for models whose
   partitions computed alone equal the whole-range result (the design's rule for every asset).
+- ``checks``: health checks of the written table (:mod:`finsig_assets.table_checks`), e.g.
+  ``unique_keys(instrument, ts), one_row_per(silver.market_bars WHERE is_rth OR NOT $rth_only),
+  labels_within_session(fwd_return_30m, label_up)``. Each becomes a blocking, ERROR-severity
+  asset check evaluated over the run's range right after the write; a failure stops the assets
+  downstream in the same run. The checks' SQL is bound against empty tables built from the DDL
+  when the file is loaded, so an unknown column or table, or a parameter that is neither
+  standard nor config, is an error naming the file and the line of the header.
 
 At run time the SELECT (the file text, verbatim) runs with BOUND named parameters only:
 ``$window_start``/``$window_end`` (TIMESTAMPTZ, the ownership window of the partition range),
@@ -38,7 +49,12 @@ window_start, window_end, rth_open, rth_close, is_early_close) is registered for
 The SELECT may return warm-up rows before the window; the runner applies ``python_post``,
 drops columns whose name starts with ``_`` (helpers for the step), keeps
 ``trade_date BETWEEN $first_date AND $last_date``, checks the columns against the live table
-and replaces that trade_date range in one ``warehouse.transaction()``.
+and replaces that trade_date range in one ``warehouse.transaction()``; then the ``checks``
+run over that range on a short connection of their own.
+
+Each partition's materialization carries its own row count and instruments
+(:func:`finsig_assets.materialization_metadata.partition_metadata`); what belongs to the run
+as a whole (timings, rows selected, the bound parameters of the range) is ``run_*`` metadata.
 
 The code version is a hash of the SQL file and of the post step's module source, so editing
 either marks the asset stale in Dagster.
@@ -71,8 +87,18 @@ import pydantic
 
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
-from finsig_assets.materialization_metadata import standard_metadata
+from finsig_assets.materialization_metadata import partition_metadata
 from finsig_assets.partition_scope import PartitionScope, scope_of
+from finsig_assets.partitions import lookback_mapping
+from finsig_assets.table_checks import (
+    CheckDefinitionError,
+    TableCheck,
+    check_specs,
+    parse_checks,
+    run_checks,
+    scope_values,
+    validate_checks,
+)
 from finsig_assets.trading_calendar import session_frame
 from finsig_assets.warehouse import DuckDBWarehouse, table_schema
 
@@ -85,7 +111,9 @@ STANDARD_PARAMETERS: dict[str, str] = {
 }
 #: Config every model has (its header's ``config`` can change the default).
 DEFAULT_CONFIG: dict[str, Any] = {"warmup_bars": 2000}
-HEADER_KEYS = ("asset", "description", "deps", "lookback_sessions", "python_post", "config", "chunk_sessions")
+HEADER_KEYS = (
+    "asset", "description", "deps", "lookback_sessions", "python_post", "config", "chunk_sessions", "checks",
+)
 REQUIRED_HEADER_KEYS = ("asset", "description")
 CALENDAR_RELATION = "calendar_sessions"
 
@@ -147,6 +175,7 @@ class SqlModel:
     ddl_path: Path
     columns: tuple[tuple[str, str], ...]
     code_version: str
+    checks: tuple[TableCheck, ...] = ()
 
     @property
     def layer(self) -> str:
@@ -304,6 +333,8 @@ def load_sql_model(path: Path | str) -> SqlModel:
     if "trade_date" not in {c for c, _ in columns}:
         raise _fail(ddl_path, None, f"{table} has no trade_date column, so partitions cannot be replaced")
 
+    checks = _parse_checks(path, header["checks"], table, config) if "checks" in header else ()
+
     return SqlModel(
         path=path,
         key=dg.AssetKey(parts),
@@ -319,7 +350,28 @@ def load_sql_model(path: Path | str) -> SqlModel:
         ddl_path=ddl_path,
         columns=columns,
         code_version=_code_version(text, python_post),
+        checks=checks,
     )
+
+
+#: A session used to bind the checks' SQL at load time (any session works; no data is read).
+_VALIDATION_SCOPE = "2024-01-02"
+
+
+def _parse_checks(path: Path, entry: tuple[int, str], table: str, config: Mapping[str, Any]) -> tuple[TableCheck, ...]:
+    line, text = entry
+    try:
+        checks = parse_checks(text, table)
+        unknown = sorted({p for c in checks for p in c.parameters} - set(STANDARD_PARAMETERS) - set(config))
+        if unknown:
+            raise CheckDefinitionError(
+                f"the checks use {', '.join('$' + u for u in unknown)}: declare them in '-- config:'"
+            )
+        values = {**scope_values(PartitionScope.of(_VALIDATION_SCOPE)), **config}
+        validate_checks(checks, lambda name: path.parent / "tables" / f"{name}.sql", values)
+    except CheckDefinitionError as exc:
+        raise _fail(path, line, f"checks: {exc}") from None
+    return checks
 
 
 def model_files(sql_dir: Path | str | None = None) -> list[Path]:
@@ -493,19 +545,29 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
 
 
-def result_metadata(run: SqlModelRun) -> dict[str, Any]:
-    summary = {
-        "sql_file": run.model.display_path,
+def _instruments_by_day(run: SqlModelRun) -> dict[dt.date, dict[str, Any]]:
+    counts: dict[dt.date, int] = {}
+    if "instrument" in run.frame.columns and run.frame.height:
+        per_day = run.frame.group_by("trade_date").agg(pl.col("instrument").n_unique())
+        counts = dict(per_day.iter_rows())
+    return {day: {"instruments": int(counts.get(day, 0))} for day in run.scope.sessions}
+
+
+def result_metadata(run: SqlModelRun, context: dg.AssetExecutionContext | None = None) -> dict[str, Any]:
+    """Each partition's own rows and instruments (on its event); the run's numbers as ``run_*``."""
+    run_summary = {
         "rows_selected_incl_warmup": run.rows_selected,
         "chunks": len(run.chunks),
-        "instruments": run.frame["instrument"].n_unique() if "instrument" in run.frame.columns else "n/a",
         **{k: round(v, 3) for k, v in run.timings.items()},
+        "elapsed_seconds": round(run.elapsed_seconds, 3),
     }
-    return standard_metadata(run.frame, run.scope.label, summary) | {
+    meta = partition_metadata(
+        context, run.frame, run.scope.sessions, run.scope.label, run_summary, _instruments_by_day(run)
+    )
+    return meta | {
         "sql_file": dg.MetadataValue.path(str(run.model.path)),
-        "parameters": dg.MetadataValue.json({k: _jsonable(v) for k, v in run.parameters.items()}),
-        "elapsed_seconds": dg.MetadataValue.float(round(run.elapsed_seconds, 3)),
         "code_version": dg.MetadataValue.text(run.model.code_version),
+        "run_parameters": dg.MetadataValue.json({k: _jsonable(v) for k, v in run.parameters.items()}),
     }
 
 
@@ -537,7 +599,7 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         return _BUILT[cache_key]
 
     config_cls = _config_class(model)
-    mapping = dg.TimeWindowPartitionMapping(start_offset=-model.lookback_sessions)
+    mapping = lookback_mapping(model.lookback_sessions)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         code_refs = dg.CodeReferencesMetadataValue(
@@ -550,6 +612,7 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         "dagster/code_references": code_refs,
         "lookback_sessions": model.lookback_sessions,
         "python_post": model.python_post or "none",
+        "checks": ", ".join(c.name for c in model.checks) or "none",
     }
 
     def _sql_model_asset(
@@ -559,7 +622,10 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         values = {name: getattr(config, name) for name in model.config_defaults}
         context.log.info(f"{model.table}: {scope.label} from {model.display_path} with {values}")
         run = run_sql_model(model, warehouse, scope, values, log=context.log)
-        return dg.MaterializeResult(metadata=result_metadata(run))
+        checks = run_checks(
+            warehouse, model.key, model.checks, scope, run_values(model, scope, values), log=context.log
+        )
+        return dg.MaterializeResult(metadata=result_metadata(run, context), check_results=checks)
 
     _sql_model_asset = trading_day_asset(
         key=model.key,
@@ -568,6 +634,7 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         kinds={"duckdb", "sql"},
         code_version=model.code_version,
         metadata=definition_metadata,
+        check_specs=check_specs(model.key, model.checks),
     )(_sql_model_asset)
 
     _BUILT[cache_key] = _sql_model_asset

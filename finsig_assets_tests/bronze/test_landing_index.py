@@ -9,7 +9,7 @@ import os
 import pytest
 
 from finsig_assets.bronze import market_candles
-from finsig_assets.bronze.landing_index import scan_landing
+from finsig_assets.landing_files import scan
 from finsig_assets.trading_calendar import sessions_between
 from finsig_assets_tests.bronze.helpers import materialize, metadata, ny, v20, write_lines
 
@@ -46,7 +46,7 @@ def index(warehouse):
 def test_first_run_indexes_everything_then_a_partition_reads_one_file(warehouse, daily_files, parse_calls):
     landing = daily_files
     meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-25"))
-    assert meta["files_indexed"] == meta["files_new"] == meta["files_landed"] == len(SESSIONS)
+    assert meta["run_files_indexed"] == meta["run_files_new"] == meta["run_files_landed"] == len(SESSIONS)
     assert len(parse_calls) == len(SESSIONS)
     idx = index(warehouse)
     assert idx.height == len(SESSIONS)
@@ -58,8 +58,8 @@ def test_first_run_indexes_everything_then_a_partition_reads_one_file(warehouse,
     parse_calls.clear()
     meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-12"))
     assert parse_calls == [("market/2024-06/2024-06-12.ndjson", (0, row["size"], 1))]
-    assert meta["files_indexed"] == 0 and meta["files_parsed"] == 1 and meta["files_skipped"] == len(SESSIONS) - 1
-    assert meta["rows_written"] == 20 and meta["lines_read"] == 20
+    assert meta["run_files_indexed"] == 0 and meta["run_files_parsed"] == 1 and meta["run_files_outside_range"] == len(SESSIONS) - 1
+    assert meta["rows_written"] == 20 and meta["run_lines_read"] == 20
 
 
 def test_cost_of_a_partition_does_not_grow_with_the_landing_zone(warehouse, daily_files, parse_calls):
@@ -72,7 +72,7 @@ def test_cost_of_a_partition_does_not_grow_with_the_landing_zone(warehouse, dail
     parse_calls.clear()
     meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-27"))
     assert [p for p, _ in parse_calls] == ["market/2024-06/2024-06-27.ndjson"]
-    assert meta["files_landed"] > 250 and meta["files_parsed"] == 1
+    assert meta["run_files_landed"] > 250 and meta["run_files_parsed"] == 1
 
 
 def test_touched_file_is_reindexed_and_deleted_file_leaves_the_index(warehouse, daily_files, parse_calls):
@@ -93,7 +93,7 @@ def test_touched_file_is_reindexed_and_deleted_file_leaves_the_index(warehouse, 
 
     parse_calls.clear()
     meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-25"))
-    assert meta["files_indexed"] == 2 and meta["files_new"] == 0 and meta["files_deleted"] == 1
+    assert meta["run_files_indexed"] == 2 and meta["run_files_new"] == 0 and meta["run_files_deleted"] == 1
     assert sorted(p for p, span in parse_calls if span is None) == [
         "market/2024-05/2024-05-15.ndjson",
         "market/2024-06/2024-06-03.ndjson",
@@ -118,13 +118,13 @@ def test_unplaceable_rows_follow_the_file(warehouse, landing):
 
     # A run for another partition does not re-index (or duplicate) them.
     meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-24"))
-    assert meta["files_indexed"] == 0 and meta["unplaceable_total"] == 2
+    assert meta["run_files_indexed"] == 0 and meta["run_unplaceable_total"] == 2
     assert warehouse.query(nulls).height == 2
 
     # Fixing the file replaces its NULL-trade_date rows when it is re-indexed.
     write_lines(path, [v20(ny("2024-06-25 10:00")), v20(ny("2024-06-25 10:01")), "{still bad"])
     meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-24"))
-    assert meta["files_indexed"] == 1 and meta["unplaceable_records"] == 1
+    assert meta["run_files_indexed"] == 1 and meta["run_unplaceable_records"] == 1
     rows = warehouse.query(nulls)
     assert rows["source_line"].to_list() == [3] and rows["reason"][0].startswith("invalid JSON")
 
@@ -143,7 +143,7 @@ def test_a_day_of_a_big_file_reads_only_that_days_span(warehouse, landing, parse
     meta = metadata(materialize([market_candles], warehouse, landing, partition=days[4]))
     ((path, span),) = parse_calls
     assert span is not None and span[2] == 4 * 30 + 1
-    assert meta["lines_read"] == 30 and meta["rows_written"] == 30
+    assert meta["run_lines_read"] == 30 and meta["rows_written"] == 30
     rows = warehouse.query("SELECT source_line FROM bronze.market_candles WHERE trade_date = ?", [dt.date.fromisoformat(days[4])])
     assert rows["source_line"].to_list() == list(range(121, 151))
 
@@ -155,7 +155,46 @@ def test_scan_ignores_hidden_and_other_suffixes(landing):
     write_lines(landing.market_dir / ".tmp" / "b.ndjson", ["{}"])
     write_lines(landing.news_dir / "x" / "a.json", ["{}"])
     write_lines(landing.news_dir / "x" / "b.ndjson", ["{}"])
-    from pathlib import Path
+    assert sorted(scan(landing.root, "market").files) == ["market/a.ndjson"]
+    assert sorted(scan(landing.root, "news").files) == ["news/x/a.json", "news/x/b.ndjson"]
 
-    assert sorted(scan_landing(Path(landing.root), "market")) == ["market/a.ndjson"]
-    assert sorted(scan_landing(Path(landing.root), "news")) == ["news/x/a.json", "news/x/b.ndjson"]
+
+def test_an_existing_warehouse_gains_first_seen_at_and_content_sha256(tmp_path, landing):
+    """Warehouses indexed before these columns existed keep working: the DDL adds them and takes
+    the last indexing time as the best estimate of when a file was first seen."""
+    import duckdb
+
+    from finsig_assets.warehouse import DuckDBWarehouse
+
+    path = write_lines(landing.market_dir / "a.ndjson", [v20(ny("2024-06-25 10:00"))])
+    st = path.stat()
+    indexed_at = dt.datetime(2024, 7, 1, 12, tzinfo=dt.timezone.utc)
+    db = tmp_path / "old.duckdb"
+    conn = duckdb.connect(str(db))
+    conn.execute(
+        """
+        CREATE SCHEMA meta;
+        CREATE TABLE meta.landing_files (
+            dataset VARCHAR NOT NULL, path VARCHAR NOT NULL, size BIGINT NOT NULL, mtime_ns BIGINT NOT NULL,
+            min_ts TIMESTAMPTZ, max_ts TIMESTAMPTZ, n_lines BIGINT NOT NULL, n_records BIGINT NOT NULL,
+            n_unplaceable BIGINT NOT NULL, n_blank BIGINT NOT NULL, non_article BOOLEAN NOT NULL, indexed_at TIMESTAMPTZ NOT NULL
+        );
+        """
+    )
+    conn.execute(
+        "INSERT INTO meta.landing_files VALUES ('market', 'market/a.ndjson', ?, ?, NULL, NULL, 1, 1, 0, 0, false, ?)",
+        [st.st_size, st.st_mtime_ns, indexed_at],
+    )
+    conn.close()
+    warehouse = DuckDBWarehouse(database=str(db), lock_timeout_seconds=60)
+    row = warehouse.query("SELECT first_seen_at, content_sha256 FROM meta.landing_files").row(0)
+    assert row == (indexed_at, None)
+    # A new file lands: it is first seen now, and hashed; the old row keeps its first_seen_at.
+    write_lines(landing.market_dir / "b.ndjson", [v20(ny("2024-06-25 10:01"))])
+    materialize([market_candles], warehouse, landing, partition="2024-06-24")
+    rows = dict(warehouse.query("SELECT path, first_seen_at FROM meta.landing_files").iter_rows())
+    assert rows["market/a.ndjson"] == indexed_at and rows["market/b.ndjson"] > indexed_at
+    sha = warehouse.query("SELECT content_sha256 FROM meta.landing_files WHERE path = 'market/b.ndjson'").item()
+    import hashlib
+
+    assert sha == hashlib.sha256((landing.market_dir / "b.ndjson").read_bytes()).hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import dagster as dg
 import polars as pl
@@ -163,19 +164,52 @@ def test_conflicting_duplicate_latest_collected_at_wins(warehouse, landing):
     assert metadata(result)["conflicting_duplicates"] == 1
 
 
-def test_conflicting_duplicate_without_collected_at_newer_file_then_later_line(warehouse, landing):
+def test_conflicting_duplicate_without_collected_at_landed_later_then_later_line(warehouse, landing):
     t = ny("2024-06-25 10:31")
+    # a.ndjson lands first (with the newer mtime), b.ndjson in a later run: b landed later and wins.
     write_lines(landing.market_dir / "a.ndjson", [v20(t, volume=5)], mtime_ns=2_000_000_000_000_000_000)
+    materialize([market_candles], warehouse, landing, partition="2024-06-25")
     write_lines(landing.market_dir / "b.ndjson", [v20(t, volume=9)], mtime_ns=1_000_000_000_000_000_000)
-    # Same file, same mtime: the later line wins.
+    # Same file: the later line wins.
     t2 = ny("2024-06-25 10:32")
     write_lines(landing.market_dir / "c.ndjson", [v20(t2, o=5450.2), v20(t2, o=5450.3)])
     materialize([market_candles], warehouse, landing, partition="2024-06-25")
     rows = candles(warehouse)
-    assert rows.select("source_file", "source_line", "volume").rows() == [("market/a.ndjson", 1, 5), ("market/c.ndjson", 2, 12)]
+    assert rows.select("source_file", "source_line", "volume").rows() == [("market/b.ndjson", 1, 9), ("market/c.ndjson", 2, 12)]
     reasons = warehouse.query("SELECT source_file, source_line, reason FROM bronze.quarantine ORDER BY source_file")
-    assert reasons.rows()[0][:2] == ("market/b.ndjson", 1) and "(newer file; volume 9 vs kept 5)" in reasons.rows()[0][2]
+    assert reasons.rows()[0][:2] == ("market/a.ndjson", 1) and "(landed later; volume 5 vs kept 9)" in reasons.rows()[0][2]
     assert reasons.rows()[1][:2] == ("market/c.ndjson", 1) and "(later file/line; open 5450.2 vs kept 5450.3)" in reasons.rows()[1][2]
+
+
+def test_appending_to_an_old_file_does_not_revert_its_refetched_correction(warehouse, landing):
+    """The defect: two lines appended to an older file made it newer (mtime) than its refetch,
+    and the wrong candle came back. The copy that landed later keeps winning."""
+    t = ny("2024-06-25 10:31")
+    original = write_lines(landing.market_dir / "z_original.ndjson", [v20(t, c=5450.2)])
+    materialize([market_candles], warehouse, landing, partition="2024-06-25")
+    assert candles(warehouse)["close"].to_list() == [5450.2]
+
+    write_lines(landing.market_dir / "a_refetch.ndjson", [v20(t, c=5450.4)])
+    materialize([market_candles], warehouse, landing, partition="2024-06-25")
+    assert candles(warehouse)["close"].to_list() == [5450.4]
+    index_before = warehouse.query("SELECT * FROM meta.landing_files ORDER BY path")
+
+    with open(original, "a") as out:
+        out.write(v20(ny("2024-06-25 10:40")) + "\n" + v20(ny("2024-06-25 10:41")) + "\n")
+    later = 3_000_000_000_000_000_000  # newer than the refetch by any clock
+    os.utime(original, ns=(later, later))
+    meta = metadata(materialize([market_candles], warehouse, landing, partition="2024-06-25"))
+    rows = candles(warehouse, "ts = ?", [dt.datetime.fromisoformat(t)])
+    assert rows.select("source_file", "close").rows() == [("market/a_refetch.ndjson", 5450.4)]
+    assert candles(warehouse).height == 3 and meta["run_files_indexed"] == 1
+    # Re-indexing the grown file kept when the index first saw it.
+    index_after = warehouse.query("SELECT * FROM meta.landing_files ORDER BY path")
+    assert index_after.select("path", "first_seen_at").rows() == index_before.select("path", "first_seen_at").rows()
+    (reason,) = warehouse.query("SELECT reason FROM bronze.quarantine")["reason"].to_list()
+    assert reason == (
+        "conflicting duplicate of SPX500_USD 2024-06-25T14:31Z: superseded by market/a_refetch.ndjson:1 "
+        "(landed later; close 5450.2 vs kept 5450.4)"
+    )
 
 
 def test_incomplete_and_blank_lines_are_counted_not_stored(warehouse, landing):
@@ -185,7 +219,7 @@ def test_incomplete_and_blank_lines_are_counted_not_stored(warehouse, landing):
     )
     result = materialize([market_candles], warehouse, landing, partition="2024-06-25")
     meta = metadata(result)
-    assert meta["incomplete_candles"] == 1 and meta["blank_lines"] == 2 and meta["rows_written"] == 1
+    assert meta["incomplete_candles"] == 1 and meta["run_blank_lines"] == 2 and meta["rows_written"] == 1
     assert warehouse.query("SELECT count(*) AS n FROM bronze.quarantine")["n"][0] == 0
 
 
@@ -211,7 +245,7 @@ def test_default_instrument_is_configurable(warehouse, landing):
     assert rows["instrument"].to_list() == ["NAS100_USD"]
     reason = warehouse.query("SELECT reason FROM bronze.quarantine")["reason"][0]
     assert "instrument 'SPX500_USD' is not an accepted instrument (NAS100_USD)" == reason
-    assert metadata(result)["rejected_by_reason"] == {"instrument_mismatch": 1}
+    assert metadata(result)["run_rejected_by_reason"] == {"instrument_mismatch": 1}
 
 
 def test_metadata_keys(warehouse, landing):
@@ -222,28 +256,37 @@ def test_metadata_keys(warehouse, landing):
         "dagster/column_schema",
         "partition_range",
         "summary",
+        # the partition's own numbers
         "rows_written",
-        "files_landed",
-        "files_indexed",
-        "files_parsed",
-        "files_skipped",
-        "files_deleted",
-        "lines_read",
-        "blank_lines",
         "accepted_records",
         "rejected_records",
-        "rejected_by_reason",
         "rejection_rate",
         "incomplete_candles",
         "identical_duplicates",
         "conflicting_duplicates",
-        "unplaceable_records",
-        "unplaceable_total",
-        "unplaceable_by_reason",
         "quarantine_rows_written",
+        "files_not_read",
+        # the run's
+        "run_files_landed",
+        "run_files_indexed",
+        "run_files_parsed",
+        "run_files_outside_range",
+        "run_files_deleted",
+        "run_files_not_read",
+        "run_files_not_read_by_reason",
+        "run_files_not_read_list",
+        "run_lines_read",
+        "run_blank_lines",
+        "run_rejected_by_reason",
+        "run_rejections",
+        "run_rejection_rate",
+        "run_unplaceable_records",
+        "run_unplaceable_total",
+        "run_unplaceable_by_reason",
+        "run_parse_seconds",
     ):
         assert key in meta, key
-    assert meta["unplaceable_records"] == 1 and meta["unplaceable_by_reason"] == {"invalid_json": 1}
+    assert meta["run_unplaceable_records"] == 1 and meta["run_unplaceable_by_reason"] == {"invalid_json": 1}
 
 
 def test_nanosecond_and_offset_times_parse_exactly(warehouse, landing):
@@ -269,3 +312,39 @@ def test_bom_and_crlf(warehouse, landing, eol):
     (landing.market_dir / "w.ndjson").write_bytes(b"\xef\xbb\xbf" + eol.join(lines) + eol)
     materialize([market_candles], warehouse, landing, partition="2024-06-25")
     assert candles(warehouse)["source_line"].to_list() == [1, 2]
+
+
+def test_each_partition_of_a_range_carries_its_own_numbers(warehouse, landing):
+    """A single-run backfill used to copy the range's numbers onto every partition."""
+    counts = {"2024-06-24": 3, "2024-06-25": 5, "2024-06-26": 2}
+    for day, n in counts.items():
+        write_lines(landing.market_dir / f"{day}.ndjson", [v20(ny(f"{day} 10:{m:02d}")) for m in range(n)])
+    write_lines(landing.market_dir / "bad.ndjson", [v20(ny("2024-06-25 12:00"), h=1.0, low=2.0)])
+    write_lines(landing.market_dir / "dup.ndjson", [v20(ny("2024-06-26 10:00"), c=5450.5)])
+    result = dg.materialize(
+        [market_candles],
+        tags={"dagster/asset_partition_range_start": "2024-06-24", "dagster/asset_partition_range_end": "2024-06-26"},
+        resources={"warehouse": warehouse, "landing": landing},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    events = {e.partition: {k: getattr(v, "value", v) for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+    assert sorted(events) == sorted(counts)
+    in_table = dict(
+        warehouse.query("SELECT strftime(trade_date, '%Y-%m-%d') AS d, count(*) AS n FROM bronze.market_candles GROUP BY 1").iter_rows()
+    )
+    assert {day: meta["dagster/row_count"] for day, meta in events.items()} == in_table == counts
+    assert len({meta["dagster/row_count"] for meta in events.values()}) == 3
+    assert [events[d]["rejected_records"] for d in sorted(counts)] == [0, 1, 0]
+    assert [events[d]["accepted_records"] for d in sorted(counts)] == [3, 5, 3]
+    assert [events[d]["conflicting_duplicates"] for d in sorted(counts)] == [0, 0, 1]
+    assert [events[d]["quarantine_rows_written"] for d in sorted(counts)] == [0, 1, 1]
+    assert events["2024-06-25"]["rejection_rate"] == pytest.approx(1 / 6)
+    assert events["2024-06-24"]["partition_range"] == "2024-06-24"
+    # The run's numbers, the same on every partition, under run_*.
+    for meta in events.values():
+        assert meta["run_partition_range"] == "2024-06-24..2024-06-26"
+        assert meta["run_rows"] == 10 and meta["run_files_landed"] == 5 and meta["run_rejected_records"] == 1
+    # One check result for the run, describing the range.
+    (ev,) = result.get_asset_check_evaluations()
+    assert ev.metadata["partition_range"].value == "2024-06-24..2024-06-26" and ev.metadata["rejected"].value == 1

@@ -44,7 +44,7 @@ def test_files_batches_and_copies(warehouse, landing):
     assert got["collected_at"][0] == dt.datetime(2024, 6, 25, 16, 0, tzinfo=dt.timezone.utc)
     assert got["language"][0] == "English" and got["sp500_relevant"][0] is True and got["source"][0] == "gdelt_example.com"
     meta = metadata(result, "news_articles")
-    assert meta["non_article_files"] == 1 and meta["duplicate_lines"] == 1 and meta["distinct_articles"] == 3
+    assert meta["run_non_article_files"] == 1 and meta["run_duplicate_lines"] == 1 and meta["distinct_articles"] == 3
     assert meta["rows_written"] == 4
     assert warehouse.query("SELECT count(*) AS n FROM bronze.quarantine")["n"][0] == 0
 
@@ -80,6 +80,63 @@ def test_batch_slice_reading_keeps_line_numbers(warehouse, landing):
     write_lines(landing.news_dir / "big.ndjson", lines)
     materialize([news_articles], warehouse, landing, first="2024-06-24", last="2024-06-26")
     meta = metadata(materialize([news_articles], warehouse, landing, partition="2024-06-25"), "news_articles")
-    assert meta["files_indexed"] == 0 and meta["lines_read"] == 5
+    assert meta["run_files_indexed"] == 0 and meta["run_lines_read"] == 5
     got = warehouse.query("SELECT source_line FROM bronze.news_articles WHERE trade_date = ? ORDER BY 1", [D("2024-06-25")])
     assert got["source_line"].to_list() == [6, 7, 8, 9, 10]
+
+
+def test_conflicting_copies_keep_silvers_pick_and_quarantine_the_others(warehouse, landing):
+    a = article(1)
+    longer = {**a, "body": "Shares rose sharply after the report.", "collected_at": "2024-06-26T16:00:00+00:00"}
+    put_json(landing, "2024-06-25/a1.json", a)  # short body: superseded
+    put_json(landing, "2024-06-26/a1.json", longer)  # the longest body: kept
+    put_json(landing, "2024-06-27/a1.json", a)  # same as the first: superseded too
+    write_lines(landing.news_dir / "batches" / "b.ndjson", [json.dumps(longer)])  # identical to the kept copy: stays
+    b = article(2)
+    put_json(landing, "x/b2.json", b)
+    put_json(landing, "y/b2.json", {**b, "headline": "Stocks move on day 2!", "collected_at": "2024-06-25T17:00:00+00:00"})
+    result = materialize([news_articles], warehouse, landing, partition="2024-06-25")
+    assert result.success
+    got = rows(warehouse)
+    assert got.select("article_id", "source_file").rows() == [
+        (a["article_id"], "news/2024-06-26/a1.json"),
+        (a["article_id"], "news/batches/b.ndjson"),
+        (b["article_id"], "news/x/b2.json"),
+    ]
+    q = warehouse.query("SELECT source_file, source_line, trade_date, reason, raw FROM bronze.quarantine ORDER BY source_file")
+    assert q.select("source_file", "source_line", "trade_date").rows() == [
+        ("news/2024-06-25/a1.json", 1, D("2024-06-25")),
+        ("news/2024-06-27/a1.json", 1, D("2024-06-25")),
+        ("news/y/b2.json", 1, D("2024-06-25")),
+    ]
+    assert q["reason"].to_list() == [
+        f"conflicting copy of article {a['article_id']}: superseded by news/2024-06-26/a1.json:1 "
+        "(kept copy has the longer body; body of 12 vs kept 37 characters)",
+        f"conflicting copy of article {a['article_id']}: superseded by news/2024-06-26/a1.json:1 "
+        "(kept copy has the longer body; body of 12 vs kept 37 characters)",
+        f"conflicting copy of article {b['article_id']}: superseded by news/x/b2.json:1 "
+        "(kept copy was collected earlier; headline 'Stocks move on day 2!' vs kept 'Stocks move on day 2')",
+    ]
+    assert json.loads(q["raw"][0]) == a  # the copy as landed
+    meta = metadata(result, "news_articles")
+    assert meta["superseded_copies"] == 3 and meta["rejected_records"] == 0 and meta["run_identical_copies"] == 1
+    (ev,) = result.get_asset_check_evaluations()
+    assert ev.passed and ev.metadata["rejected"].value == 0  # superseded, not rejected
+
+
+
+def test_each_partition_of_a_range_carries_its_own_numbers(warehouse, landing):
+    for i, day in enumerate(["24", "25", "25", "26", "26", "26"]):
+        put_json(landing, f"d/{i}.json", article(i, published_at=f"2024-06-{day}T14:00:00+00:00"))
+    import dagster as dg
+
+    result = dg.materialize(
+        [news_articles],
+        tags={"dagster/asset_partition_range_start": "2024-06-24", "dagster/asset_partition_range_end": "2024-06-26"},
+        resources={"warehouse": warehouse, "landing": landing},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    events = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert {d: m["dagster/row_count"].value for d, m in events.items()} == {"2024-06-24": 1, "2024-06-25": 2, "2024-06-26": 3}
+    assert {d: m["distinct_articles"].value for d, m in events.items()} == {"2024-06-24": 1, "2024-06-25": 2, "2024-06-26": 3}
+    assert all(m["run_rows"].value == 6 for m in events.values())

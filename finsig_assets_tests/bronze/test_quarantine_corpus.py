@@ -89,14 +89,14 @@ def test_non_article_files_are_counted_not_quarantined(loaded):
     for rel in MANIFEST["non_article_files"]:
         assert rel not in quarantine["source_file"].to_list()
         assert rel not in articles["source_file"].to_list()
-    assert metadata["news_articles"]["non_article_files"].value == len(MANIFEST["non_article_files"])
+    assert metadata["news_articles"]["run_non_article_files"].value == len(MANIFEST["non_article_files"])
 
 
 def test_exact_duplicate_line_in_batch_is_one_row(loaded):
     _, _, articles, metadata = loaded
     batch = articles.filter(articles["source_file"] == "news/corpus/batch/2024-06-25.ndjson")
     assert batch["source_line"].to_list().count(1) == 1 and 4 not in batch["source_line"].to_list()
-    assert metadata["news_articles"]["duplicate_lines"].value == 1
+    assert metadata["news_articles"]["run_duplicate_lines"].value == 1
 
 
 def test_metadata_counts_rejections_by_reason(loaded):
@@ -105,9 +105,9 @@ def test_metadata_counts_rejections_by_reason(loaded):
         meta = metadata[name]
         placed_cases = [c for c in MANIFEST["cases"] if c["dataset"] == dataset and c["placed"]]
         unplaced_cases = [c for c in MANIFEST["cases"] if c["dataset"] == dataset and not c["placed"]]
-        by_reason = meta["rejected_by_reason"].value
+        by_reason = meta["run_rejected_by_reason"].value
         assert sum(by_reason.values()) == len(placed_cases) == meta["rejected_records"].value
         for case in placed_cases:
             assert by_reason.get(case["kind"], 0) >= 1
-        assert meta["unplaceable_records"].value == len(unplaced_cases)
-        assert sum(meta["unplaceable_by_reason"].value.values()) == len(unplaced_cases)
+        assert meta["run_unplaceable_records"].value == len(unplaced_cases)
+        assert sum(meta["run_unplaceable_by_reason"].value.values()) == len(unplaced_cases)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pytest
 from finsig_assets.bronze import market_candles, news_articles
 from finsig_assets.bronze.rejection_rate_check import resolve_max_rejection_rate
 from finsig_assets_tests.bronze.helpers import article, materialize, ny, v20, write_lines
+from finsig_assets_tests.bronze.synthetic import session_minutes, v20_line
 
 
 def land(landing, good: int, bad: int) -> None:
@@ -66,6 +68,26 @@ def test_news_check_fails_on_mostly_broken_articles(warehouse, landing):
     (landing.news_dir / "ok.json").write_text(json.dumps(article(9)))
     ev = evaluation(materialize([news_articles], warehouse, landing, partition="2024-06-25"), "news_articles")
     assert not ev.passed and ev.metadata["rejected_by_reason"].value == {"empty_headline": 3}
+
+
+def test_a_junk_file_with_no_timestamps_fails_the_check(warehouse, landing):
+    """The defect: 260 junk lines have no timestamp, so no partition owns them, and the check
+    (0.18 % over a long range) passed with the junk visible only as a WARNING."""
+    day = dt.date(2024, 6, 25)
+    write_lines(landing.market_dir / "day.ndjson", [v20_line(ts, 5000.0, 5001.0, 4999.0, 5000.5, 3) for ts in session_minutes(day)])
+    write_lines(landing.market_dir / "junk.ndjson", [f"junk line {i}: <html>not a candle</html>" for i in range(260)])
+    result = materialize([market_candles], warehouse, landing, first="2024-06-25", last="2024-06-25")
+    ev = evaluation(result)
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+    assert ev.metadata["accepted"].value == 1380
+    assert ev.metadata["rejected"].value == ev.metadata["unplaceable_in_indexed_files"].value == 260
+    assert ev.metadata["rejection_rate"].value == pytest.approx(260 / 1640)
+    assert ev.metadata["rejected_by_reason"].value == {"invalid_json": 260}
+    assert "| invalid_json | 260 | 100.0% |" in ev.metadata["top_reasons"].value
+    assert "260 with no usable timestamp in files indexed by this run" in ev.description
+
+    # Counted once, by the run that indexes the file: the next run of the session passes.
+    assert evaluation(materialize([market_candles], warehouse, landing, partition="2024-06-25")).passed
 
 
 def test_empty_range_passes(warehouse, landing):

@@ -10,6 +10,7 @@ import polars as pl
 from finsig_assets.ml.direction_model import direction_model
 from finsig_assets.ml.synthetic_examples import insert_examples, sessions_from, synthetic_examples
 from finsig_assets.ml.training_table import discover_features
+from finsig_assets.trading_calendar import next_session
 
 FIRST = "2024-03-04"
 SESSIONS = sessions_from(FIRST, 16)  # 2024-03-04 .. 2024-03-25
@@ -61,13 +62,19 @@ def materialize(
     return dg.materialize(assets, **kwargs)
 
 
-def train(warehouse, tracking, day, last=None, raise_on_error: bool = True, **overrides) -> dg.ExecuteInProcessResult:
+def model_for(through) -> dt.date:
+    """The ml/direction_model partition whose model is trained through session ``through``."""
+    return next_session(dt.date.fromisoformat(str(through)))
+
+
+def train(warehouse, tracking, through, last_through=None, raise_on_error: bool = True, **overrides) -> dg.ExecuteInProcessResult:
+    """Train the model(s) whose windows end with ``through`` (.. ``last_through``): partition = the next session."""
     return materialize(
         [direction_model],
         warehouse,
         tracking,
-        day,
-        last,
+        model_for(through),
+        model_for(last_through) if last_through is not None else None,
         run_config=run_config(direction_model, **(FAST_TRAINING | overrides)),
         raise_on_error=raise_on_error,
     )
@@ -79,6 +86,20 @@ def metadata_of(result: dg.ExecuteInProcessResult, key: str | None = None) -> di
         events = [e for e in events if e.asset_key.to_user_string() == key]
     assert events
     return {k: getattr(v, "value", v) for k, v in events[0].materialization.metadata.items()}
+
+
+def metadata_for(result: dg.ExecuteInProcessResult, partition, key: str | None = None) -> dict:
+    """The metadata of one partition's materialization (each partition carries its own numbers)."""
+    events = [e for e in result.get_asset_materialization_events() if e.materialization.partition == str(partition)]
+    if key is not None:
+        events = [e for e in events if e.asset_key.to_user_string() == key]
+    assert len(events) == 1, f"expected one materialization of {partition}, got {len(events)}"
+    return {k: getattr(v, "value", v) for k, v in events[0].materialization.metadata.items()}
+
+
+def materialized_partitions(result: dg.ExecuteInProcessResult, key: str | None = None) -> list[str]:
+    events = result.get_asset_materialization_events()
+    return sorted(e.materialization.partition for e in events if key is None or e.asset_key.to_user_string() == key)
 
 
 def model_runs(warehouse) -> pl.DataFrame:

@@ -10,7 +10,16 @@ import pytest
 from mlflow import MlflowClient
 
 from finsig_assets.ml.champion_history import TAG_DECISION, TAG_PROMOTED, TAG_TRAINED_THROUGH
-from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, metadata_of, model_runs, train
+from finsig_assets_tests.ml.ml_helpers import (
+    SESSIONS,
+    insert_synthetic,
+    materialized_partitions,
+    metadata_for,
+    model_for,
+    metadata_of,
+    model_runs,
+    train,
+)
 
 D = SESSIONS[11]  # the 12th session: a full 12-session window
 
@@ -24,7 +33,8 @@ def test_news_signal_beats_market_only_and_becomes_champion(warehouse, tracking)
     result = train(warehouse, tracking, D)
 
     run = model_runs(warehouse).row(0, named=True)
-    assert run["status"] == "trained" and run["trade_date"] == D
+    # Partition = the session the model is for; its window ends the session before.
+    assert run["status"] == "trained" and run["trade_date"] == model_for(D) == SESSIONS[12]
     assert run["window_first"] == SESSIONS[0] and run["window_last"] == D and run["n_sessions"] == 12
     assert run["model_auc"] > 0.65
     assert abs(run["market_only_auc"] - 0.5) < 0.05
@@ -45,7 +55,7 @@ def test_news_signal_beats_market_only_and_becomes_champion(warehouse, tracking)
     mlrun = client.get_run(run["mlflow_run_id"])
     assert mlrun.data.tags["dagster.run_id"] == result.run_id
     assert mlrun.data.tags["dagster.asset_key"] == "ml/direction_model"
-    assert mlrun.data.tags["dagster.partition"] == D.isoformat()
+    assert mlrun.data.tags["dagster.partition"] == model_for(D).isoformat()
     assert mlrun.data.tags["finsig.sentiment_model"] == "lexicon"
     assert mlrun.data.params["training_data_sha256"] == run["training_data_sha256"]
     assert mlrun.data.params["window_first"] == SESSIONS[0].isoformat()
@@ -111,7 +121,7 @@ def test_a_range_trains_one_model_per_partition_and_records_insufficient_history
     # One single run over 3 partitions with 5, 6 and 7 sessions of history; min_sessions = 6.
     result = train(warehouse, tracking, SESSIONS[4], SESSIONS[6])
     runs = model_runs(warehouse)
-    assert runs["trade_date"].to_list() == SESSIONS[4:7]
+    assert runs["trade_date"].to_list() == SESSIONS[5:8]  # the models for the sessions after each window
     first, second, third = runs.rows(named=True)
     assert first["status"] == "insufficient history" and first["mlflow_run_id"] is None
     assert "5 sessions" in first["reason"] and "min_sessions=6" in first["reason"]
@@ -125,10 +135,14 @@ def test_a_range_trains_one_model_per_partition_and_records_insufficient_history
         SESSIONS[5].isoformat(),
         SESSIONS[6].isoformat(),
     }
-    meta = metadata_of(result)
-    assert meta["insufficient_history"] == 1 and meta["trained"] == 2
-    assert "insufficient history" in meta["partitions_table"]
-    assert meta["model_version"] == 2  # details of the last partition
+    # Each partition's materialization carries its own status, version and scores.
+    metas = [metadata_for(result, day) for day in SESSIONS[5:8]]
+    assert [m["status"] for m in metas] == ["insufficient history", "trained", "trained"]
+    assert [m.get("model_version") for m in metas] == [None, 1, 2]
+    assert metas[1]["training_data_sha256"] == second["training_data_sha256"]
+    assert metas[1]["mlflow_run_id"] == second["mlflow_run_id"] != metas[2]["mlflow_run_id"]
+    assert metas[0]["run_insufficient_history"] == 1 and metas[0]["run_trained"] == 2
+    assert "insufficient history" in metas[2]["run_partitions_table"]
 
 
 def test_only_insufficient_history_still_succeeds_with_a_clear_outcome(warehouse, tracking):
@@ -179,3 +193,30 @@ def test_a_value_naming_two_models_is_a_mix():
     both = pl.DataFrame({"sentiment_model": ["finbert@abc + lexicon"] * 3, "trade_date": [day] * 3})
     with pytest.raises(MixedSentimentModelsError, match="finbert@abc"):
         check_single_sentiment_model(both, day, day)
+
+
+def test_sessions_without_data_train_nothing_and_stay_unmaterialized(warehouse, tracking):
+    """A backfill reaching past the data (the model's window pulls in later partitions) must not
+    register versions "trained through" empty sessions nor mark them materialized."""
+    insert_synthetic(warehouse, SESSIONS[:8], news_effect=0.6, seed=8)
+    result = train(warehouse, tracking, SESSIONS[6], SESSIONS[10])
+    assert result.success
+    runs = model_runs(warehouse)
+    assert runs["status"].to_list() == ["trained", "trained", "no data", "no data", "no data"]
+    assert runs.filter(runs["status"] == "no data")["mlflow_run_id"].null_count() == 3
+    assert "no labelled regular-hours rows" in runs["reason"][2]
+    versions = tracking.client().search_model_versions(f"name='{tracking.registered_model_name}'")
+    assert sorted(mv.tags["finsig.trained_through"] for mv in versions) == [str(SESSIONS[6]), str(SESSIONS[7])]
+    # Partitions are the sessions the models serve: the sessions after SESSIONS[6] and SESSIONS[7].
+    assert materialized_partitions(result, "ml/direction_model") == [str(SESSIONS[7]), str(SESSIONS[8])]
+    assert metadata_for(result, SESSIONS[8])["model_version"] == 2
+    assert metadata_for(result, SESSIONS[7])["run_no_data"] == 3
+
+
+def test_a_run_over_sessions_without_data_only_materializes_nothing(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:8], seed=9)
+    result = train(warehouse, tracking, SESSIONS[9], SESSIONS[10])
+    assert result.success
+    assert materialized_partitions(result) == []
+    assert model_runs(warehouse)["status"].to_list() == ["no data", "no data"]
+    assert tracking.client().search_model_versions(f"name='{tracking.registered_model_name}'") == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finsig_assets.ml.predictions import predictions
-from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, materialize, metadata_of, train
+from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, materialize, metadata_for, metadata_of, train
 
 
 def predict(warehouse, tracking, first, last=None):
@@ -20,7 +20,7 @@ def test_no_champion_is_a_clear_outcome_not_a_failure(warehouse, tracking):
     assert meta["dagster/row_count"] == 0
     assert meta["outcome"].startswith("no champion")
     assert str(SESSIONS[1]) in meta["outcome"]
-    assert "No out-of-sample record yet" in meta["oos_record"]
+    assert "No out-of-sample record yet" in meta["run_oos_record"]
     assert warehouse.query("SELECT count(*) AS n FROM ml.predictions")["n"][0] == 0
 
 
@@ -34,7 +34,7 @@ def test_predictions_use_the_champion_from_before_the_session_and_record_oos(war
     name = tracking.registered_model_name
     assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
     # v1's predictions for s12 were on record: v2 was compared with them on the same rows.
-    reasons = warehouse.query("SELECT decision_reasons FROM ml.model_runs WHERE trade_date = ?", [s12])[0, 0]
+    reasons = warehouse.query("SELECT decision_reasons FROM ml.model_runs WHERE window_last = ?", [s12])[0, 0]
     assert "champion v1's out-of-sample record (same rows, 360 rows" in reasons
     assert "champion v1" in client.get_model_version(name, "2").tags["finsig.decision_reasons"]
 
@@ -52,6 +52,12 @@ def test_predictions_use_the_champion_from_before_the_session_and_record_oos(war
     assert by_day[s12].height == rows_in_gold  # every (regular-hours) row, labelled or not
     assert by_day[s12]["label_up"].null_count() > 0  # the last 30 minutes have no label
     assert preds["p_up"].is_between(0, 1).all()
+    # The baselines are served next to the champion, from the same window.
+    assert preds["p_up_market_only"].null_count() == 0 and preds["p_up_market_only"].is_between(0, 1).all()
+    assert preds["p_up_majority"].n_unique() == 2 and preds["p_up_majority"].is_between(0.3, 0.7).all()
+    (skill,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_skill"]
+    assert skill.passed, skill.description  # the planted effect, measured on served rows
+    assert skill.metadata["champion_auc"].value > skill.metadata["market_only_auc"].value
 
     record = warehouse.query("SELECT * FROM ml.oos_record ORDER BY trade_date")
     assert record["trade_date"].to_list() == [s12, s13]
@@ -64,8 +70,12 @@ def test_predictions_use_the_champion_from_before_the_session_and_record_oos(war
     assert {m.step for m in history} == {int(s12.strftime("%Y%m%d"))}
     assert history[-1].value == pytest.approx(record["auc"][0])
 
-    meta = metadata_of(result)
-    assert meta["dagster/row_count"] == preds.height
-    assert "v1" in meta["oos_record"] and "v2" in meta["oos_record"]
-    assert meta["sessions_without_champion"] == 0
-    assert "| " + str(s12) + " | " + str(s11) + " | v1 |" in meta["sessions_table"]
+    # Each partition of the ranged run carries its own numbers; the run's tables are shared.
+    meta12, meta13 = metadata_for(result, s12), metadata_for(result, s13)
+    assert meta12["dagster/row_count"] == by_day[s12].height and meta13["dagster/row_count"] == by_day[s13].height
+    assert (meta12["model_version"], meta13["model_version"]) == ("v1", "v2")
+    assert meta12["oos_auc"] != meta13["oos_auc"]
+    assert meta12["run_rows"] == preds.height
+    assert "v1" in meta12["run_oos_record"] and "v2" in meta12["run_oos_record"]
+    assert meta12["run_sessions_without_champion"] == 0
+    assert "| " + str(s12) + " | " + str(s11) + " | v1 |" in meta13["run_sessions_table"]

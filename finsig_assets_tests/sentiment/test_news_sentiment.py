@@ -89,10 +89,10 @@ def test_scores_english_originals_once_and_second_run_scores_nothing(articles_lo
     _, meta = run(articles_loaded, sentiment, partition=DAY1)
     rows = table(articles_loaded)
     assert rows["article_id"].to_list() == ["a1", "a2", "a3"]  # not Indonesian, syndicated or empty
-    assert meta["texts_scored"] == 2 and meta["texts_cached"] == 0  # a1 and a3 share one text
+    assert meta["run_texts_scored"] == 2 and meta["run_texts_cached"] == 0  # a1 and a3 share one text
     assert meta["articles_without_text"] == 1 and meta["backend"] == "finbert"
     assert meta["sentiment_model"].startswith(str(tiny_model_dir) + "@sha256:")
-    assert meta["device"] == "cpu" and meta["dtype"] == "float32" and meta["texts_per_second"] > 0
+    assert meta["device"] == "cpu" and meta["dtype"] == "float32" and meta["run_texts_per_second"] > 0
     assert rows["sentiment_model"].unique().to_list() == [meta["sentiment_model"]]
     assert rows["text_mode"].unique().to_list() == ["headline_lead"]
     assert (rows["sentiment"] - (rows["p_positive"] - rows["p_negative"])).abs().max() < 1e-12
@@ -103,7 +103,7 @@ def test_scores_english_originals_once_and_second_run_scores_nothing(articles_lo
     assert rows["available_at"].dtype == pl.Datetime("us", "UTC")
 
     _, again = run(articles_loaded, sentiment, partition=DAY1)
-    assert again["texts_scored"] == 0 and again["texts_cached"] == 2
+    assert again["run_texts_scored"] == 0 and again["run_texts_cached"] == 2
     assert table(articles_loaded).equals(rows)
     cache = articles_loaded.query("SELECT count(*) AS n FROM meta.sentiment_cache")
     assert cache["n"][0] == 2
@@ -113,8 +113,8 @@ def test_a_range_run_scores_only_what_is_new(articles_loaded, tiny_model_dir):
     sentiment = SentimentResource(backend="finbert", model_name_or_path=str(tiny_model_dir), dtype="float32")
     run(articles_loaded, sentiment, partition=DAY1)
     _, meta = run(articles_loaded, sentiment, first=DAY1, last=DAY2)
-    assert meta["partition_range"] == f"{DAY1}..{DAY2}"
-    assert meta["texts_cached"] == 2 and meta["texts_scored"] == 2
+    assert meta["run_partition_range"] == f"{DAY1}..{DAY2}"
+    assert meta["run_texts_cached"] == 2 and meta["run_texts_scored"] == 2
     assert table(articles_loaded)["article_id"].to_list() == ["a1", "a2", "a3", "b1", "b2"]
 
 
@@ -135,5 +135,37 @@ def test_auto_without_weights_falls_back_to_the_lexicon_and_records_it(articles_
 
 def test_a_partition_without_articles_writes_nothing_and_succeeds(warehouse):
     _, meta = run(warehouse, SentimentResource(backend="lexicon"), partition=DAY2)
-    assert meta["dagster/row_count"] == 0 and meta["texts_scored"] == 0
+    assert meta["dagster/row_count"] == 0 and meta["run_texts_scored"] == 0
     assert table(warehouse).height == 0
+
+
+def test_each_partition_of_a_range_reports_its_own_rows(articles_loaded):
+    day3 = dt.date(2024, 6, 26)
+    result, _ = run(articles_loaded, SentimentResource(backend="lexicon"), first=DAY1, last=day3)
+    events = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    per_day = dict(
+        articles_loaded.query("SELECT trade_date::VARCHAR AS d, count(*) AS n FROM silver.news_sentiment GROUP BY ALL").iter_rows()
+    )
+    counts = {day: meta["dagster/row_count"].value for day, meta in events.items()}
+    assert counts == {str(DAY1): 3, str(DAY2): 2, str(day3): 0}
+    assert {d: n for d, n in counts.items() if n} == per_day
+    assert events[str(DAY1)]["articles_read"].value == 4 and events[str(DAY1)]["articles_without_text"].value == 1
+    assert events[str(DAY2)]["articles_read"].value == 2 and events[str(day3)]["articles_read"].value == 0
+    for meta in events.values():
+        assert meta["run_rows"].value == 5 and meta["run_texts_scored"].value == 4
+        assert meta["backend"].value == "lexicon"  # true of every partition: shared, unprefixed
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "unique_non_null_keys" and check.passed
+
+
+def test_an_article_moved_to_another_session_keeps_one_row(articles_loaded):
+    """Its availability moved from DAY1 to DAY2: the DAY2 run takes its row over, the key check agrees."""
+    sentiment = SentimentResource(backend="lexicon")
+    run(articles_loaded, sentiment, first=DAY1, last=DAY2)
+    with articles_loaded.transaction() as tx:
+        tx.execute("UPDATE silver.news_articles SET trade_date = ? WHERE article_id = 'a2'", [DAY2])
+    result, _ = run(articles_loaded, sentiment, partition=DAY2)
+    rows = table(articles_loaded)
+    assert rows.filter(pl.col("article_id") == "a2")["trade_date"].to_list() == [DAY2]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["duplicate_keys"].value == 0

@@ -132,6 +132,16 @@ def materialize(
     return result
 
 
+def metadata_by_partition(result: dg.ExecuteInProcessResult, asset: str | None = None) -> dict[str, dict]:
+    """Each partition's materialization metadata, by partition key (optionally of one asset key)."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if asset is None or materialization.asset_key.to_user_string() == asset:
+            out[materialization.partition] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return out
+
+
 def metadata_of(result: dg.ExecuteInProcessResult) -> dict:
     """The metadata of a run's materialization (a range run reports it once per partition)."""
     events = result.get_asset_materialization_events()

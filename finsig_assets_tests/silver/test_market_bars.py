@@ -41,7 +41,7 @@ def test_real_bars_only_no_forward_fill_and_defensive_dedupe(warehouse):
     assert meta["dagster/row_count"] == 4
     assert meta["max_gap_minutes"] == 9.0
     assert meta["gaps_over_5_min"] == 1
-    assert meta["sessions_covered"] == 1
+    assert meta["run_sessions_covered"] == 1
     assert meta["rth_rows"] == 4
     assert meta["first_ts"] == ny(D, "10:00").isoformat()
     assert meta["last_ts"] == ny(D, "10:11").isoformat()
@@ -138,7 +138,7 @@ def test_range_equals_day_by_day_and_rematerializing_is_idempotent(warehouse, tm
     ranged, daily = silver(warehouse), silver(other)
     assert ranged.height > 0
     assert ranged.equals(daily)
-    assert metadata_of(result)["sessions_covered"] == 4
+    assert metadata_of(result)["run_sessions_covered"] == 4
     assert metadata_of(result)["instruments"] == 2
 
     materialize(market_bars, warehouse, days[0], days[-1])

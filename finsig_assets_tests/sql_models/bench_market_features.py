@@ -71,10 +71,10 @@ def run(database: str, threads: int) -> dict:
     meta = result.asset_materializations_for_node(market_features.op.name)[0].metadata
     return {
         "materialize_wall_seconds": round(wall, 2),
-        "rows_written": meta["dagster/row_count"].value,
-        "rows_selected_incl_warmup": meta["rows_selected_incl_warmup"].value,
-        "asset_elapsed_seconds": meta["elapsed_seconds"].value,
-        **{k: meta[k].value for k in ("select_seconds", "python_post_seconds", "filter_seconds", "write_seconds")},
+        "rows_written": meta["run_rows"].value,  # a range: each partition has its own dagster/row_count
+        "rows_selected_incl_warmup": meta["run_rows_selected_incl_warmup"].value,
+        "asset_elapsed_seconds": meta["run_elapsed_seconds"].value,
+        **{k: meta[f"run_{k}"].value for k in ("select_seconds", "python_post_seconds", "filter_seconds", "write_seconds")},
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "process_cpu_seconds": round(_cpu(), 1),
         "threads": threads,

@@ -13,7 +13,7 @@ import pytest
 
 from finsig_assets import settings
 from finsig_assets.partition_scope import PartitionScope
-from finsig_assets.partitions import trading_day_partitions
+from finsig_assets.partitions import lookback_mapping, trading_day_partitions
 from finsig_assets.sql_models import (
     SqlModelError,
     build_sql_asset,
@@ -155,7 +155,8 @@ def test_market_features_asset_definition():
     key = dg.AssetKey(["gold", "market_features"])
     assert asset.key == key
     assert set(asset.dependency_keys) == {MARKET_BARS}
-    assert asset.get_partition_mapping(MARKET_BARS) == dg.TimeWindowPartitionMapping(start_offset=-3, end_offset=0)
+    assert asset.get_partition_mapping(MARKET_BARS) == lookback_mapping(3)
+    assert asset.get_partition_mapping(MARKET_BARS).allow_nonexistent_upstream_partitions
     assert asset.partitions_def is trading_day_partitions
     assert asset.backfill_policy == dg.BackfillPolicy.single_run()
     assert asset.group_names_by_key[key] == "gold"
@@ -185,7 +186,7 @@ def test_tmp_sql_dir_assets(sql_dir):
     tiny = assets[dg.AssetKey(["gold", "tiny"])]
     assert set(tiny.dependency_keys) == {MARKET_BARS, dg.AssetKey(["silver", "news_articles"])}
     for dep in tiny.dependency_keys:
-        assert tiny.get_partition_mapping(dep) == dg.TimeWindowPartitionMapping(start_offset=-1)
+        assert tiny.get_partition_mapping(dep) == lookback_mapping(1)
     assert len(assets) == 1  # the table DDL files are not models
 
 
@@ -246,9 +247,9 @@ def test_materialize_writes_the_range_and_reports(sql_dir, tiny_warehouse):
     meta = result.asset_materializations_for_node(tiny.op.name)[0].metadata
     assert meta["dagster/row_count"].value == silver["n"][0]
     assert meta["sql_file"].value == str(sql_dir / "gold.tiny.sql")
-    assert meta["parameters"].value["first_date"] == "2024-03-06"
-    assert meta["parameters"].value["min_close"] == 0.0
-    assert meta["elapsed_seconds"].value >= 0
+    assert meta["run_parameters"].value["first_date"] == "2024-03-06"
+    assert meta["run_parameters"].value["min_close"] == 0.0
+    assert meta["run_elapsed_seconds"].value >= 0
     assert "dagster/column_schema" in meta and "summary" in meta
 
 
@@ -297,3 +298,26 @@ def test_post_steps_see_every_value(sql_dir, tiny_warehouse, monkeypatch):
     assert seen["label"] == "x" and seen["min_close"] == 0.0 and seen["first_date"] == dt.date(2024, 3, 5)
     assert "warmup_bars" not in seen  # the model does not use it, so it is not config
     assert seen["rows"] > 0
+
+
+def test_range_run_gives_each_partition_its_own_numbers(sql_dir, tiny_warehouse):
+    """A single-run backfill over three sessions: each partition reports its own rows, not the range's."""
+    tiny = build_sql_asset(sql_dir / "gold.tiny.sql")
+    days = ["2024-03-04", "2024-03-05", "2024-03-06"]
+    result = dg.materialize(
+        [tiny], resources={"warehouse": tiny_warehouse}, instance=dg.DagsterInstance.ephemeral(),
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+    )
+    per_day = dict(
+        tiny_warehouse.query("SELECT trade_date::VARCHAR AS d, count(*) AS n FROM gold.tiny GROUP BY ALL").iter_rows()
+    )
+    events = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert sorted(events) == days
+    counts = {day: events[day]["dagster/row_count"].value for day in days}
+    assert counts == per_day and len(set(counts.values())) == 3  # each its own, and they differ
+    for day in days:
+        meta = events[day]
+        assert meta["partition_range"].value == day and meta["instruments"].value == 1
+        assert meta["run_rows"].value == sum(per_day.values())  # the run's total, named as such
+        assert meta["run_partition_range"].value == f"{days[0]}..{days[-1]}"
+        assert f"**{counts[day]:,} rows** for `{day}`" in meta["summary"].value

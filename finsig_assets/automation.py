@@ -1,0 +1,55 @@
+"""When an asset below bronze runs by itself: after its upstream partitions change.
+
+Every asset below bronze carries :func:`follows_upstream`, so when the landing sensor (or a
+schedule, or a user) re-materializes bronze partitions, exactly the partitions that read them
+follow, layer by layer, as their partition mappings say: silver D (and D+1, whose first
+``gap_minutes`` reads D's last bar), gold D and the sessions whose warm-up reads D, the model
+partitions whose training window holds D, and the predictions that use those models.
+
+Why not ``AutomationCondition.eager()``: it only looks at the latest time partition, so a
+corrected file for last month would update bronze and stop there; and it waits while *any*
+upstream partition is missing, which a look-back mapping at the start of the history (or a
+model window longer than the history) makes permanent. The condition here is eager's trigger
+without those two parts:
+
+- ``any_deps_updated().since_last_handled()``: some upstream partition was materialized (or
+  is requested on this tick) since this partition last ran or was requested. An update made by
+  a run that also materialized this partition does not count (the whole-graph CLI run and a
+  backfill trigger nothing more), and the first evaluation starts nothing, so switching the
+  automation on over an up-to-date warehouse runs nothing;
+- ``~any_deps_in_progress()`` and ``~in_progress()``: wait for running upstream work, never
+  start a second run of the same partition;
+- no upstream partition's latest blocking check failed (duplicate keys, a label across a close):
+  the data stops flowing until it is fixed. (Not Dagster's ``all_deps_blocking_checks_passed``:
+  finsig's checks run inside the asset's step, so they are never "requested" on their own and
+  that condition would hold every layer back for a tick.)
+
+``ml/direction_model`` also runs when its partition first appears (``newly_missing``): its
+partition D is the model for session D, trained on the sessions before it, and partition D
+appears when session D begins -- after D - 1 has closed -- with no upstream update to trigger
+it. Every other asset's new partition has nothing to compute until its own session's files land.
+
+Requests of one tick are grouped into one backfill, which honours the assets' backfill
+policies (one ranged run per asset and range, in dependency order).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+LABEL = "follows upstream updates"
+NEW_PARTITION_LABEL = "follows upstream updates and new partitions"
+
+
+def follows_upstream(on_new_partition: bool = False) -> dg.AutomationCondition:
+    trigger = dg.AutomationCondition.any_deps_updated()
+    if on_new_partition:
+        trigger = dg.AutomationCondition.newly_missing() | trigger
+    return (
+        trigger.since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+        & ~dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.any_checks_match(dg.AutomationCondition.check_failed(), blocking_only=True)
+        ).with_label("any_deps_blocking_check_failed")
+    ).with_label(NEW_PARTITION_LABEL if on_new_partition else LABEL)

@@ -1,0 +1,1 @@
+"""Asset checks that run on their own (not inside an asset's step)."""

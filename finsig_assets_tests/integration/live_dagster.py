@@ -1,0 +1,199 @@
+"""A real Dagster instance for integration tests: ``dagster dev`` (webserver, daemon, code server).
+
+Started in its own process group (``dagster dev`` ignores SIGTERM): stopped with SIGINT, then
+SIGKILL for whatever is left of the group. The test talks to it as the UI does (GraphQL over
+HTTP) and reads the instance's storage directly for its waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def finsig_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINSIG_", "DAGSTER_", "MLFLOW_"))}
+    env |= {
+        "FINSIG_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "FINSIG_SENTIMENT_BACKEND": "lexicon",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    print(f"[{time.perf_counter() - started:6.1f}s] python -m {' '.join(args[:4])} ...")
+    return proc.stdout + proc.stderr
+
+
+class LiveDagster:
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.port = free_port()
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LiveDagster":
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-m", "finsig_assets.definitions", "-h", "127.0.0.1", "-p", str(self.port)],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait(self._serving, timeout=180, what="the webserver to answer")
+        self.location, self.repository = self._repository()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            pgid = os.getpgid(self.proc.pid)
+            os.killpg(pgid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+        self._log.close()
+
+    def log_tail(self, chars: int = 6000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def _serving(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"dagster dev exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            return "data" in self.graphql("{ version }")
+        except OSError:
+            return False
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            out = json.loads(response.read())
+        if out.get("errors"):
+            raise AssertionError(f"GraphQL errors: {out['errors']}")
+        return out
+
+    def _repository(self) -> tuple[str, str]:
+        def loaded():
+            data = self.graphql(
+                "{ repositoriesOrError { __typename ... on RepositoryConnection { nodes { name location { name } } } } }"
+            )["data"]["repositoriesOrError"]
+            return data.get("nodes") or None
+
+        nodes = self.wait(loaded, timeout=180, what="the code location to load")
+        return nodes[0]["location"]["name"], nodes[0]["name"]
+
+    def launch_backfill(self, asset_keys: list[dg.AssetKey], partition_names: list[str]) -> str:
+        """``launchPartitionBackfill`` with exactly the parameters the UI's Materialize dialog sends."""
+        mutation = """
+        mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
+          launchPartitionBackfill(backfillParams: $backfillParams) {
+            __typename
+            ... on LaunchBackfillSuccess { backfillId }
+            ... on PythonError { message stack }
+            ... on PartitionSetNotFoundError { message }
+            ... on InvalidStepError { invalidStepKey }
+            ... on InvalidOutputError { stepKey invalidOutputName }
+            ... on UnauthorizedError { message }
+          }
+        }"""
+        params = {
+            "tags": [],
+            "assetSelection": [{"path": k.path} for k in asset_keys],
+            "partitionNames": partition_names,
+            "fromFailure": False,
+        }
+        result = self.graphql(mutation, {"backfillParams": params})["data"]["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return result["backfillId"]
+
+    def set_sensor(self, name: str, running: bool) -> None:
+        mutation = (
+            "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on PythonError { message } } }"
+            if running
+            else "mutation($s: SensorSelector!) { stopSensor(id: $s) { __typename } }"
+        )
+        selector = {"repositoryLocationName": self.location, "repositoryName": self.repository, "sensorName": name}
+        data = self.graphql(mutation, {"s": selector})["data"]
+        assert "Error" not in json.dumps(data), data
+
+    def wait(self, condition: Callable[[], object], timeout: float, what: str, every: float = 2.0):
+        deadline = time.monotonic() + timeout
+        started = time.perf_counter()
+        while True:
+            value = condition()
+            if value:
+                print(f"[{time.perf_counter() - started:6.1f}s] waited for {what}")
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.diagnosis()}")
+            time.sleep(every)
+
+    def diagnosis(self) -> str:
+        runs = self.instance.get_runs(limit=50)
+        lines = [f"{r.run_id[:8]} {r.status.value:<10} {r.job_name} {r.tags.get('dagster/asset_partition_range_start', r.tags.get('dagster/partition', ''))}"
+                 f"..{r.tags.get('dagster/asset_partition_range_end', '')} {sorted(k.to_user_string() for k in (r.asset_selection or []))}"
+                 for r in runs]
+        backfills = [f"{b.backfill_id} {b.status.value}" for b in self.instance.get_backfills(limit=10)]
+        return "runs:\n" + "\n".join(lines) + "\nbackfills: " + ", ".join(backfills) + "\nlog:\n" + self.log_tail()
+
+    # -- reading the instance
+
+    def materialized(self, key: dg.AssetKey) -> set[str]:
+        return set(self.instance.get_materialized_partitions(key))
+
+    def busy(self) -> bool:
+        active = self.instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=[
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                    dg.DagsterRunStatus.CANCELING,
+                ]
+            )
+        )
+        backfills = [b for b in self.instance.get_backfills(limit=50) if b.status.value in ("REQUESTED", "CANCELING")]
+        return bool(active or backfills)

@@ -1,0 +1,88 @@
+"""Compare two warehouses table by table: row counts, a checksum, and values within tolerance.
+
+Columns that say when or by which run a row was written (``ingested_at``, run ids, durations)
+differ between any two runs and are left out. Floating-point columns are compared within a
+relative 1e-9: a partition computed alone equals the whole range within 1e-9 (the design's
+rule), not bit for bit. The checksum (a hash of the rows with floats rounded to 6 decimals) is
+what the test reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+VOLATILE = frozenset(
+    {
+        "ingested_at", "quarantined_at", "predicted_at", "recorded_at", "scored_at", "indexed_at", "first_seen_at",
+        "dagster_run_id", "mlflow_run_id", "mlflow_experiment_id", "metrics_json", "train_seconds",
+    }
+)
+TABLES = [
+    "bronze.market_candles", "bronze.news_articles", "bronze.quarantine",
+    "silver.market_bars", "silver.news_articles", "silver.news_sentiment",
+    "gold.market_features", "gold.news_signals", "gold.training_examples",
+    "ml.model_runs", "ml.predictions", "ml.oos_record",
+]
+
+
+@dataclass
+class TableDigest:
+    table: str
+    rows: int
+    checksum: str
+    frame: pl.DataFrame
+
+
+def digest(database: Path, table: str) -> TableDigest:
+    conn = duckdb.connect(str(database), read_only=True)
+    try:
+        schema, name = table.split(".")
+        columns = [
+            c for (c,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position", [schema, name],
+            ).fetchall()
+            if c not in VOLATILE
+        ]
+        frame = conn.sql(f"SELECT {', '.join(columns)} FROM {table}").pl()
+    finally:
+        conn.close()
+    frame = frame.sort(frame.columns, nulls_last=True)
+    return TableDigest(table, frame.height, checksum(frame), frame)
+
+
+def checksum(frame: pl.DataFrame) -> str:
+    """Order-independent hash of the rows, floats rounded to 6 decimals."""
+    if not frame.height:
+        return "empty"
+    rounded = frame.with_columns(pl.col(pl.Float64, pl.Float32).round(6))
+    return f"{int(rounded.hash_rows(seed=0).sum()) & 0xFFFFFFFFFFFF:012x}"
+
+
+def restrict(d: TableDigest, mask: pl.Series) -> TableDigest:
+    frame = d.frame.filter(mask)
+    return TableDigest(d.table, frame.height, checksum(frame), frame)
+
+
+def differences(a: TableDigest, b: TableDigest, rtol: float = 1e-9, atol: float = 1e-12) -> list[str]:
+    """What differs between two digests of one table (empty: equal within tolerance)."""
+    if a.rows != b.rows:
+        return [f"{a.table}: {a.rows:,} rows vs {b.rows:,}"]
+    out = []
+    for column in a.frame.columns:
+        x, y = a.frame[column], b.frame[column]
+        if x.dtype in (pl.Float64, pl.Float32):
+            xn, yn = x.is_null().to_numpy(), y.is_null().to_numpy()
+            xv, yv = x.fill_null(0).to_numpy(), y.fill_null(0).to_numpy()
+            same = (xn == yn) & (np.isclose(xv, yv, rtol=rtol, atol=atol, equal_nan=True) | xn)
+            bad = int((~same).sum())
+        else:
+            bad = int((~(x.eq_missing(y))).sum())
+        if bad:
+            out.append(f"{a.table}.{column}: {bad:,} of {a.rows:,} values differ")
+    return out
