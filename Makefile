@@ -21,6 +21,8 @@ DEMO_NEWS_EFFECT ?= 0
 DEMO_ARTICLES ?= 30
 # Run logs at INFO: which asset, which sessions, how far, how long -- not every Dagster event.
 RUN_CONFIG ?= {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# The CLI's own notices (beta parameters, `dg launch` supersedes this command) are not the run's progress.
+QUIET_DAGSTER_WARNINGS := ignore::dagster_shared.utils.warnings.BetaWarning,ignore::dagster_shared.utils.warnings.SupersessionWarning
 DEMO_FLAGS = --seed $(DEMO_SEED) --news-effect $(DEMO_NEWS_EFFECT) --articles-per-session $(DEMO_ARTICLES)
 PYTEST_ARGS ?=
 
@@ -50,7 +52,7 @@ demo-next-session: setup
 materialize: setup
 	@range=$$($(BIN)/python -m finsig_assets.session_range demo) || exit 1; \
 	echo "materializing every asset for $$range"; \
-	$(BIN)/dagster asset materialize -m finsig_assets.definitions --select '*' \
+	PYTHONWARNINGS="$(QUIET_DAGSTER_WARNINGS)" $(BIN)/dagster asset materialize -m finsig_assets.definitions --select '*' \
 		--partition-range "$$range" --config-json '$(RUN_CONFIG)'
 
 summary: setup

@@ -223,7 +223,7 @@ def scan(root: Path | str, dataset: str, *, settle_seconds: float = 0.0, now_ns:
 
     def rel_of(path: str) -> str:
         rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root_text)
-        return _safe_text(rel.replace(os.sep, "/") if os.sep != "/" else rel)
+        return safe_text(rel.replace(os.sep, "/") if os.sep != "/" else rel)
 
     try:
         if not stat.S_ISDIR(os.stat(base).st_mode):
@@ -339,8 +339,9 @@ def _file_type(mode: int) -> str:
     return f"mode {stat.filemode(mode)}"
 
 
-def _safe_text(text: str) -> str:
-    """A name DuckDB can store (valid UTF-8): undecodable bytes in file names become escapes."""
+def safe_text(text: str) -> str:
+    """A string DuckDB can store (valid UTF-8): unpaired surrogates (undecodable bytes in file
+    names, broken escapes in JSON) become escapes."""
     try:
         text.encode("utf-8")
         return text

@@ -1,25 +1,28 @@
-"""Shared fixtures: a throwaway warehouse and landing zone per test."""
+"""Shared set-up: an isolated finsig home for the whole session, a throwaway warehouse and
+landing zone per test.
+
+The environment is set here, at import -- before any test module imports the package -- because
+settings are read when modules load (the partitions' first key comes from
+``FINSIG_PARTITIONS_START``): a developer's ``$FINSIG_HOME/finsig.env`` (``make demo`` writes one)
+or exported ``FINSIG_*`` variables must not change what the tests see.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 
-import pytest
+for _name in [n for n in os.environ if n.startswith(("FINSIG_", "MLFLOW_")) or n == "DAGSTER_HOME"]:
+    del os.environ[_name]
+os.environ["FINSIG_HOME"] = tempfile.mkdtemp(prefix="finsig-tests-home-")
+# Tests write landing files and read them at once: no settle wait (the default is 10 s per
+# bronze run). A test of the wait sets FINSIG_LANDING_SETTLE_SECONDS itself (monkeypatch).
+os.environ["FINSIG_LANDING_SETTLE_SECONDS"] = "0"
 
-from finsig_assets.landing_zone import LandingZone
-from finsig_assets.warehouse import DuckDBWarehouse
+import pytest  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _landing_files_settle_at_once():
-    """Tests write landing files and read them at once: no settle wait (the default is 10 s,
-    per bronze run). Session-scoped, so module-scoped fixtures that materialize get it too. A
-    test of the wait sets FINSIG_LANDING_SETTLE_SECONDS itself (monkeypatch); a value already
-    in the environment is kept."""
-    with pytest.MonkeyPatch.context() as patch:
-        if "FINSIG_LANDING_SETTLE_SECONDS" not in os.environ:
-            patch.setenv("FINSIG_LANDING_SETTLE_SECONDS", "0")
-        yield
+from finsig_assets.landing_zone import LandingZone  # noqa: E402
+from finsig_assets.warehouse import DuckDBWarehouse  # noqa: E402
 
 
 @pytest.fixture

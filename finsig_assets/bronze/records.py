@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 import polars as pl
 
+from finsig_assets.landing_files import safe_text  # noqa: F401  (one definition, shared)
+
 RAW_MAX_CHARS = 500
 UTF8_BOM = b"\xef\xbb\xbf"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -129,15 +131,6 @@ def raw_excerpt(raw: bytes | str, limit: int = RAW_MAX_CHARS) -> str:
         text = raw.encode("utf-8", errors="backslashreplace").decode("utf-8")
     text = text.rstrip("\r\n").replace("\x00", "\\x00")
     return text if len(text) <= limit else text[:limit] + "…[truncated]"
-
-
-def safe_text(text: str) -> str:
-    """A string DuckDB can store (valid UTF-8): unpaired surrogates become escapes."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def decode_json(data: bytes) -> Any:

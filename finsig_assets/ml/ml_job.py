@@ -9,8 +9,13 @@ last step it ends whatever is still active -- a safety net under the assets' own
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
-from dagster_mlflow import end_mlflow_on_run_finished
+
+with warnings.catch_warnings():  # dagster-mlflow 0.29 marks its own hook factory beta on import
+    warnings.simplefilter("ignore", category=dg.BetaWarning)
+    from dagster_mlflow import end_mlflow_on_run_finished
 
 from finsig_assets.ml.direction_model import direction_model
 from finsig_assets.ml.predictions import predictions

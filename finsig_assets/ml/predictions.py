@@ -133,13 +133,14 @@ def predictions(
     available = set(discover_features(warehouse).all)
     boosters: dict[int, xgb.Booster] = {}
     market_boosters: dict[int, xgb.Booster | None] = {}
+    without_champion: list[dt.date] = []
     frames, records, outcomes, to_log = [], [], [], []
     for day in scope.sessions:
         as_of = previous_session(day)
         champ = champion_as_of(versions, as_of)
         if champ is None:
             outcomes.append(_outcome(day, as_of, None, OUTCOME_NO_CHAMPION, f"no version of {name} was promoted with trained_through <= {as_of}"))
-            context.log.info(f"{day}: no champion as of the end of {as_of}; nothing predicted")
+            without_champion.append(day)
             continue
         assert champ.trained_through is not None and champ.trained_through < day  # out of sample by construction
         if champ.version not in boosters:
@@ -203,6 +204,12 @@ def predictions(
             f"{scores['n_labelled']:,} labelled, OOS AUC {fmt(scores['auc'])}"
         )
 
+    if without_champion:
+        context.log.info(
+            f"ml/predictions: no champion for {len(without_champion)} of {len(scope.sessions)} session(s) "
+            f"({without_champion[0]}..{without_champion[-1]}): no model trained before them was promoted, so nothing "
+            "is predicted there"
+        )
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=PREDICTION_SCHEMA)
     record = pl.DataFrame(records, schema=RECORD_SCHEMA)
     with warehouse.transaction() as tx:
