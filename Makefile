@@ -48,7 +48,9 @@ demo-data: setup
 demo-next-session: setup
 	$(BIN)/finsig demo-data --next-session $(DEMO_FLAGS)
 
-# The whole graph over the demo sessions, as one single-run backfill recorded in $$DAGSTER_HOME.
+# The whole graph over the demo sessions and the latest partition after them (the session in
+# progress: empty until `make demo-next-session`, but its model is trained on the demo's last
+# sessions), as one single-run backfill recorded in $$DAGSTER_HOME.
 materialize: setup
 	@range=$$($(BIN)/python -m finsig_assets.session_range demo) || exit 1; \
 	echo "materializing every asset for $$range"; \

@@ -17,8 +17,11 @@ without those two parts:
   a run that also materialized this partition does not count (the whole-graph CLI run and a
   backfill trigger nothing more), and the first evaluation starts nothing, so switching the
   automation on over an up-to-date warehouse runs nothing;
-- ``~any_deps_in_progress()`` and ``~in_progress()``: wait for running upstream work, never
-  start a second run of the same partition;
+- no partition upstream -- parents, and their parents, up to bronze -- is in a run or a backfill
+  (queued runs included), and this partition is not in one: wait for upstream work to finish,
+  never start a second run of the same partition. Dagster's ``any_deps_in_progress`` only looks
+  at the parents: when the sensor's market run finished while its news run was still queued,
+  the news-dependent gold assets ran once with the market data and again with the news;
 - no upstream partition's latest blocking check failed (duplicate keys, a label across a close):
   the data stops flowing until it is fixed. (Not Dagster's ``all_deps_blocking_checks_passed``:
   finsig's checks run inside the asset's step, so they are never "requested" on their own and
@@ -29,8 +32,9 @@ partition D is the model for session D, trained on the sessions before it, and p
 appears when session D begins -- after D - 1 has closed -- with no upstream update to trigger
 it. Every other asset's new partition has nothing to compute until its own session's files land.
 
-Requests of one tick are grouped into one backfill, which honours the assets' backfill
-policies (one ranged run per asset and range, in dependency order).
+What one tick requests for one session becomes one run of all the assets it names (in
+dependency order); when a tick requests several partitions of an asset (a corrected file from
+last month), it becomes a backfill, which keeps the assets' single-run backfill policies.
 """
 
 from __future__ import annotations
@@ -41,13 +45,26 @@ LABEL = "follows upstream updates"
 NEW_PARTITION_LABEL = "follows upstream updates and new partitions"
 
 
+# The longest path in the graph (bronze/news_articles -> ... -> ml/predictions has 6 edges).
+GRAPH_DEPTH = 6
+
+
+def upstream_in_progress(depth: int = GRAPH_DEPTH) -> dg.AutomationCondition:
+    """Some partition upstream -- a parent, or a parent's parent, ... -- is in a run or backfill
+    that has not executed it yet (queued runs count)."""
+    reach = dg.AutomationCondition.in_progress()
+    for _ in range(depth - 1):
+        reach = dg.AutomationCondition.in_progress() | dg.AutomationCondition.any_deps_match(reach)
+    return dg.AutomationCondition.any_deps_match(reach).with_label("any_upstream_in_progress")
+
+
 def follows_upstream(on_new_partition: bool = False) -> dg.AutomationCondition:
     trigger = dg.AutomationCondition.any_deps_updated()
     if on_new_partition:
         trigger = dg.AutomationCondition.newly_missing() | trigger
     return (
         trigger.since_last_handled()
-        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~upstream_in_progress()
         & ~dg.AutomationCondition.in_progress()
         & ~dg.AutomationCondition.any_deps_match(
             dg.AutomationCondition.any_checks_match(dg.AutomationCondition.check_failed(), blocking_only=True)

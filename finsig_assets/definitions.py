@@ -11,6 +11,8 @@ What runs by itself, and why it is on by default (``make ui`` shows a live syste
 - ``default_automation_condition_sensor`` evaluates the assets' automation conditions, so every
   layer below bronze follows its upstream partitions (``finsig_assets/automation.py``) and the
   freshness checks run after each session;
+- ``freshness_schedule`` checks at 17:45 New York on weekdays that the session that just closed is
+  materialized on every layer (the check also runs with every run);
 - ``session_close_schedule`` (off by default) requests the whole graph for each session at
   17:15 New York, for deployments whose files arrive in bulk.
 """
@@ -18,7 +20,7 @@ What runs by itself, and why it is on by default (``make ui`` shows a live syste
 import dagster as dg
 
 from finsig_assets.bronze import bronze_assets
-from finsig_assets.checks.session_freshness import session_freshness
+from finsig_assets.checks.session_freshness import freshness_job, freshness_schedule, session_freshness
 from finsig_assets.jobs import finsig_pipeline
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml import MlflowTracking, ml_assets, ml_training_job
@@ -35,15 +37,15 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
     description="Evaluates the automation conditions: every layer below bronze follows the partitions its upstream "
-    "updated (one backfill per tick, honouring the single-run backfill policies); freshness checks after each session.",
+    "updated (one run per session, or a backfill honouring the single-run policies for several sessions).",
 )
 
 defs = dg.Definitions(
     assets=[*bronze_assets, *silver_assets, *sentiment_assets, *build_sql_assets(), *ml_assets],
     asset_checks=[session_freshness],
-    jobs=[finsig_pipeline, ml_training_job],
+    jobs=[finsig_pipeline, ml_training_job, freshness_job],
     sensors=[landing_sensor, automation_sensor],
-    schedules=[session_close_schedule],
+    schedules=[session_close_schedule, freshness_schedule],
     resources={
         "warehouse": DuckDBWarehouse(),
         "landing": LandingZone(),

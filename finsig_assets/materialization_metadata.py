@@ -133,3 +133,24 @@ def partition_metadata(
         "run_rows": dg.MetadataValue.int(frame.height),
         **typed_metadata(_run_names(run_summary)),
     }
+
+
+def materialize_result(
+    context: dg.AssetExecutionContext | None,
+    sessions: Sequence[Any],
+    metadata: Mapping[str, Any],
+    check_results: Sequence[dg.AssetCheckResult] = (),
+) -> dg.MaterializeResult:
+    """The result of a run over ``sessions``, with each partition's own numbers shown first.
+
+    Dagster lists a partition's metadata as the run's entries followed by the partition's own
+    (``context.add_asset_metadata``), so a ranged run's shared entries would sit above the
+    numbers a reader looks for. For a range, the shared ``metadata`` is therefore appended to
+    every partition's own instead, and the result itself carries none.
+    """
+    if context is None or len(sessions) <= 1:
+        return dg.MaterializeResult(metadata=dict(metadata), check_results=list(check_results))
+    for day in sessions:
+        key = day.isoformat() if hasattr(day, "isoformat") else str(day)
+        context.add_asset_metadata(dict(metadata), partition_key=key)
+    return dg.MaterializeResult(check_results=list(check_results))

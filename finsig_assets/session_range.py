@@ -1,7 +1,7 @@
 """``python -m finsig_assets.session_range``: partition ranges for the Makefile.
 
     python -m finsig_assets.session_range FIRST N   # FIRST...(the Nth session from FIRST)
-    python -m finsig_assets.session_range demo      # the demo's range in $FINSIG_HOME/finsig.env
+    python -m finsig_assets.session_range demo      # the demo's sessions and the latest partition after them
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ def last_of(first: str, n: int) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["demo"]:
-        from finsig_assets.demo_data.command import demo_range
+        from finsig_assets.demo_data.command import materialize_range
 
         try:
-            first, last = demo_range()
+            first, last = materialize_range()
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
         print(f"{first}...{last}")

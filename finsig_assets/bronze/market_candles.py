@@ -25,6 +25,7 @@ import polars as pl
 from pydantic import Field
 
 from finsig_assets import landing_files
+from finsig_assets.materialization_metadata import materialize_result
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.bronze.candle_dedup import dedup_candles
 from finsig_assets.bronze.candle_records import (
@@ -278,7 +279,7 @@ def build_market_candles(
         per_partition=per_partition, run_summary=run_summary, placed_summary=summary, counted_summary=counted,
     )
     context.log.debug(f"metadata {time.perf_counter() - t_meta:.2f}s")
-    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+    return materialize_result(context, scope.sessions, metadata, [check])
 
 
 @trading_day_asset(

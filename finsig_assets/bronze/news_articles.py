@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from finsig_assets.materialization_metadata import materialize_result
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.bronze.article_records import PLACED_SCHEMA, ArticleCollector
 from finsig_assets.bronze.article_dedup import dedup_articles
@@ -146,7 +147,7 @@ def build_news_articles(
         per_partition=per_partition, run_summary=run_summary, placed_summary=summary, counted_summary=counted,
         preview=rows.drop("body"),
     )
-    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+    return materialize_result(context, scope.sessions, metadata, [check])
 
 
 @trading_day_asset(

@@ -8,8 +8,9 @@ is the latest XNYS session whose window closed (17:00 New York) at least ``grace
 holidays, weekends and early closes included -- and the check passes when that partition of the
 asset has a materialization.
 
-It runs by itself at 17:45 New York on weekdays (its automation condition; the automation
-sensor evaluates it) and on demand from the UI. Severity WARN: late data is an alert, not
+It runs with every run that materializes the asset (so it turns green when the latest session
+arrives), by itself at 17:45 New York on weekdays (``freshness_schedule``: the moment a missing
+session becomes late) and on demand from the UI. Severity WARN: late data is an alert, not
 corrupt data, so nothing is blocked.
 """
 
@@ -102,7 +103,6 @@ def freshness_result(instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.dat
             asset=dg.AssetKey(path),
             description="The latest XNYS session that has closed (17:00 New York, plus FINSIG_FRESHNESS_GRACE_MINUTES, "
             "default 30) is materialized. WARN when it is not.",
-            automation_condition=dg.AutomationCondition.cron_tick_passed(CRON, "America/New_York"),
         )
         for path in CHECKED_ASSETS
     ],
@@ -113,3 +113,19 @@ def session_freshness(context: dg.AssetCheckExecutionContext):
     now = dt.datetime.now(UTC)
     for check_key in context.selected_asset_check_keys:
         yield freshness_result(context.instance, check_key.asset_key, now)
+
+
+freshness_job = dg.define_asset_job(
+    "session_freshness_checks",
+    selection=dg.AssetSelection.checks(session_freshness),
+    description="latest_session_fresh on every asset (no materialization).",
+)
+
+freshness_schedule = dg.ScheduleDefinition(
+    name="freshness_schedule",
+    cron_schedule=CRON,
+    execution_timezone="America/New_York",
+    job=freshness_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="17:45 New York on weekdays: is the session that closed at 17:00 materialized on every layer?",
+)

@@ -9,8 +9,9 @@ class (the window's up-rate as the probability: what any skill at all adds).
 
 It passes when the champion's AUC is above the market-only model's and above 0.5, and its log
 loss is below the majority baseline's; otherwise it WARNs -- "no skill" is something users must
-see, not an error in the data, so nothing is blocked. With no labelled predictions yet there is
-no record to judge and the check says so.
+see, not an error in the data, so nothing is blocked. When no champion has served anything (no
+version passed the promotion rules) it also WARNs: the system has no model to offer. Served
+predictions whose labels are not in yet have no record to judge; the check passes and says so.
 """
 
 from __future__ import annotations
@@ -62,11 +63,22 @@ def _pooled(frame: pl.DataFrame, column: str) -> tuple[float, float, int]:
 def champion_skill_result(warehouse: DuckDBWarehouse, through: dt.date, sessions: int) -> dg.AssetCheckResult:
     record = warehouse.query(_RECENT_SQL, {"through": through, "sessions": sessions})
     if record.is_empty():
+        served = warehouse.query("SELECT count(*) AS n FROM ml.predictions WHERE trade_date <= ?", [through])["n"][0]
+        if not served:
+            return dg.AssetCheckResult(
+                check_name=CHECK_NAME,
+                asset_key=ASSET_KEY,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"no champion: no version of the model has passed the promotion rules, so nothing has been "
+                f"served up to {through} (see ml/direction_model's decisions)",
+                metadata={"sessions": dg.MetadataValue.int(0)},
+            )
         return dg.AssetCheckResult(
             check_name=CHECK_NAME,
             asset_key=ASSET_KEY,
             passed=True,
-            description=f"no out-of-sample record yet: no labelled predictions of a champion up to {through}",
+            description=f"no out-of-sample record yet: the champion's predictions up to {through} have no labels yet",
             metadata={"sessions": dg.MetadataValue.int(0)},
         )
     model_auc, model_ll, n = _pooled(record, "p_up")

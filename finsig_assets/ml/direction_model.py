@@ -373,14 +373,14 @@ def direction_model(
         )
     run_metadata = _run_metadata(runs, scope.label, mlflow, client)
     if len(per_partition) == len(sessions):
-        # Every partition materializes: one result (Dagster adds each partition's own metadata).
+        # Every partition materializes: one result; each partition's own numbers come first.
         for day, meta in per_partition.items():
-            context.add_asset_metadata(meta, partition_key=day.isoformat())
-        yield dg.MaterializeResult(metadata=run_metadata)
+            context.add_asset_metadata({**meta, **run_metadata}, partition_key=day.isoformat())
+        yield dg.MaterializeResult()
         return
     # Sessions without data stay unmaterialized: report the others one by one.
     for day, meta in per_partition.items():
-        yield dg.AssetMaterialization(asset_key=ASSET_KEY, partition=day.isoformat(), metadata={**run_metadata, **meta})
+        yield dg.AssetMaterialization(asset_key=ASSET_KEY, partition=day.isoformat(), metadata={**meta, **run_metadata})
 
 
 def _no_data_reason(day: dt.date, data_ends: dt.date | None, config: DirectionModelConfig) -> str:
@@ -515,7 +515,9 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         "dagster/row_count": dg.MetadataValue.int(1),
         "partition_range": dg.MetadataValue.text(row["trade_date"].isoformat()),
         "status": dg.MetadataValue.text(row["status"]),
-        "window": dg.MetadataValue.text(f"{row['window_first']}..{row['window_last']}"),
+        "window": dg.MetadataValue.text(
+            f"{row['window_first']}..{row['window_last']} ({int(row['n_sessions'] or 0)} session(s) with labelled rows)"
+        ),
         "n_sessions": dg.MetadataValue.int(int(row["n_sessions"] or 0)),
         "n_train_rows": dg.MetadataValue.int(int(row["n_train_rows"] or 0)),
     }

@@ -40,7 +40,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import Field
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import partition_metadata
+from finsig_assets.materialization_metadata import materialize_result, partition_metadata
 from finsig_assets.ml import champion_skill
 from finsig_assets.ml.champion_history import CHAMPION, MARKET_ONLY_ARTIFACT, alias_holder, champion_as_of, list_versions
 from finsig_assets.ml.direction_model import ASSET_KEY as DIRECTION_MODEL_KEY
@@ -220,8 +220,8 @@ def predictions(
     context.log.info(f"wrote {frame.height:,} predictions for {scope.label} in {time.perf_counter() - started:.2f}s")
     skill = champion_skill.champion_skill_result(warehouse, scope.last, config.skill_sessions)
     context.log.info(f"champion_skill: {skill.description}")
-    return dg.MaterializeResult(
-        metadata=_metadata(context, frame, outcomes, scope, warehouse, mlflow, client), check_results=[skill]
+    return materialize_result(
+        context, scope.sessions, _metadata(context, frame, outcomes, scope, warehouse, mlflow, client), [skill]
     )
 
 

@@ -32,7 +32,7 @@ import dagster as dg
 import polars as pl
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import partition_metadata, typed_metadata
+from finsig_assets.materialization_metadata import partition_metadata, typed_metadata, materialize_result
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.sentiment.backend_selection import SentimentResource
 from finsig_assets.sentiment.score_cache import add_entries, cache_entries, lookup, text_keys
@@ -177,7 +177,7 @@ def news_sentiment(
         context, rows, scope.sessions, scope.label, run_summary, per_session(articles, rows, scope.sessions)
     )
     shared = typed_metadata({**info, "text_mode": text_mode})  # true of every partition of the run
-    return dg.MaterializeResult(metadata=metadata | shared, check_results=checks)
+    return materialize_result(context, scope.sessions, metadata | shared, checks)
 
 
 def per_session(articles: pl.DataFrame, rows: pl.DataFrame, sessions: list) -> dict:

@@ -38,7 +38,7 @@ import dagster as dg
 import polars as pl
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import partition_metadata
+from finsig_assets.materialization_metadata import partition_metadata, materialize_result
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
@@ -234,4 +234,4 @@ def market_bars(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -
         context, frame, scope.sessions, scope.label, run_summary(frame, written),
         summarize_by_session(frame, scope.sessions),
     )
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return materialize_result(context, scope.sessions, metadata, checks)

@@ -44,7 +44,7 @@ import polars as pl
 from pydantic import Field
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.materialization_metadata import partition_metadata
+from finsig_assets.materialization_metadata import partition_metadata, materialize_result
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.silver.news_dedup import SYNDICATION_WINDOW, collapse_copies, flag_syndicated
@@ -193,4 +193,4 @@ def news_articles(
         per_partition=summarize_by_session(frame, scope.sessions),
     )
     metadata["availability_latency_minutes"] = dg.MetadataValue.int(config.availability_latency_minutes)
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return materialize_result(context, scope.sessions, metadata, checks)

@@ -87,7 +87,7 @@ import pydantic
 
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
-from finsig_assets.materialization_metadata import partition_metadata
+from finsig_assets.materialization_metadata import partition_metadata, materialize_result
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.table_checks import (
@@ -625,7 +625,7 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         checks = run_checks(
             warehouse, model.key, model.checks, scope, run_values(model, scope, values), log=context.log
         )
-        return dg.MaterializeResult(metadata=result_metadata(run, context), check_results=checks)
+        return materialize_result(context, scope.sessions, result_metadata(run, context), checks)
 
     _sql_model_asset = trading_day_asset(
         key=model.key,

@@ -46,7 +46,13 @@ def test_passes_when_the_latest_closed_session_is_materialized_and_warns_otherwi
 
 
 def test_the_check_covers_every_layer_and_runs_on_the_session_cron():
+    from finsig_assets.checks.session_freshness import freshness_schedule
+    from finsig_assets.definitions import defs
+
     keys = {spec.asset_key.to_user_string() for spec in session_freshness.check_specs}
     assert {"bronze/market_candles", "silver/market_bars", "gold/training_examples", "ml/direction_model", "ml/predictions"} <= keys
-    for spec in session_freshness.check_specs:
-        assert spec.name == CHECK_NAME and spec.automation_condition is not None
+    assert all(spec.name == CHECK_NAME for spec in session_freshness.check_specs)
+    assert freshness_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert (freshness_schedule.cron_schedule, freshness_schedule.execution_timezone) == ("45 17 * * 1-5", "America/New_York")
+    job = defs.resolve_job_def("session_freshness_checks")
+    assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {CHECK_NAME}

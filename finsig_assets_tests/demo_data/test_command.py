@@ -79,3 +79,11 @@ def test_reset_refuses_a_home_that_is_not_a_demo(tmp_path, monkeypatch, capsys):
     assert main(["--landing-dir", str(tmp_path / "landing"), "--sessions", "1", "--reset-home"]) == 2
     assert "not a demo home" in capsys.readouterr().err
     assert (home / "warehouse.duckdb").read_bytes() == b"precious"
+
+
+def test_make_demo_materializes_through_the_latest_partition(tmp_path, monkeypatch):
+    from finsig_assets.demo_data.command import latest_partition_key, materialize_range
+
+    monkeypatch.setenv("FINSIG_HOME", str(tmp_path))
+    (tmp_path / "finsig.env").write_text("FINSIG_DEMO_RANGE=2024-06-24...2024-07-22\n")
+    assert materialize_range() == ("2024-06-24", latest_partition_key())

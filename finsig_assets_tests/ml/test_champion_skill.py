@@ -40,7 +40,16 @@ def served(warehouse, rng, strength: float, market_strength: float = 0.0, majori
         tx.insert("ml.predictions", pl.concat(frames))
 
 
-def test_no_record_yet_passes_and_says_so(warehouse):
+def test_no_champion_warns_that_nothing_is_served(warehouse):
+    result = champion_skill_result(warehouse, DAYS[-1], 20)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.description.startswith("no champion")
+
+
+def test_served_predictions_without_labels_yet_pass_and_say_so(warehouse):
+    served(warehouse, np.random.default_rng(0), strength=1.0, days=DAYS[:1])
+    with warehouse.transaction() as tx:
+        tx.execute("UPDATE ml.predictions SET label_up = NULL, fwd_return_30m = NULL")
     result = champion_skill_result(warehouse, DAYS[-1], 20)
     assert result.passed and "no out-of-sample record yet" in result.description
 
