@@ -22,7 +22,7 @@ DEMO_ARTICLES ?= 30
 # Run logs at INFO: which asset, which sessions, how far, how long -- not every Dagster event.
 RUN_CONFIG ?= {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # The CLI's own notices (beta parameters, `dg launch` supersedes this command) are not the run's progress.
-QUIET_DAGSTER_WARNINGS := ignore::dagster_shared.utils.warnings.BetaWarning,ignore::dagster_shared.utils.warnings.SupersessionWarning
+QUIET_DAGSTER_WARNINGS := ignore:Function \`asset_materialize_command\` is superseded,ignore:Parameter \`include_sources\`
 DEMO_FLAGS = --seed $(DEMO_SEED) --news-effect $(DEMO_NEWS_EFFECT) --articles-per-session $(DEMO_ARTICLES)
 PYTEST_ARGS ?=
 
