@@ -9,10 +9,9 @@ What runs by itself, and why it is on by default (``make ui`` shows a live syste
 
 - ``landing_sensor`` ingests new, changed and deleted landing files into bronze;
 - ``default_automation_condition_sensor`` evaluates the assets' automation conditions, so every
-  layer below bronze follows its upstream partitions (``finsig_assets/automation.py``) and the
-  freshness checks run after each session;
-- ``freshness_schedule`` checks at 17:45 New York on weekdays that the session that just closed is
-  materialized on every layer (the check also runs with every run);
+  layer below bronze follows its upstream partitions (``finsig_assets/automation.py``);
+- ``freshness_sensor`` reports ``latest_session_fresh`` on every asset once each session's deadline
+  has passed, without a run (every run of an asset evaluates it too);
 - ``session_close_schedule`` (off by default) requests the whole graph for each session at
   17:15 New York, for deployments whose files arrive in bulk.
 """
@@ -20,7 +19,7 @@ What runs by itself, and why it is on by default (``make ui`` shows a live syste
 import dagster as dg
 
 from finsig_assets.bronze import bronze_assets
-from finsig_assets.checks.session_freshness import freshness_job, freshness_schedule, session_freshness
+from finsig_assets.checks.session_freshness import freshness_sensor
 from finsig_assets.jobs import finsig_pipeline
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml import MlflowTracking, ml_assets, ml_training_job
@@ -42,10 +41,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 defs = dg.Definitions(
     assets=[*bronze_assets, *silver_assets, *sentiment_assets, *build_sql_assets(), *ml_assets],
-    asset_checks=[session_freshness],
-    jobs=[finsig_pipeline, ml_training_job, freshness_job],
-    sensors=[landing_sensor, automation_sensor],
-    schedules=[session_close_schedule, freshness_schedule],
+    jobs=[finsig_pipeline, ml_training_job],
+    sensors=[landing_sensor, automation_sensor, freshness_sensor],
+    schedules=[session_close_schedule],
     resources={
         "warehouse": DuckDBWarehouse(),
         "landing": LandingZone(),

@@ -106,7 +106,8 @@ def partition_metadata(
     per_partition = per_partition or {}
     if len(sessions) <= 1:
         own = dict(per_partition.get(sessions[0], {})) if sessions else {}
-        return standard_metadata(frame, scope_label, {**own, **_run_names(run_summary)}, preview_rows=preview_rows)
+        # The partition's own numbers (and its summary) first, the run's after them.
+        return standard_metadata(frame, scope_label, own, preview_rows=preview_rows) | typed_metadata(_run_names(run_summary))
     counts: dict[Any, int] = {}
     if frame.height and date_column in frame.columns:
         counts = dict(frame.group_by(date_column).len().iter_rows())
@@ -148,9 +149,24 @@ def materialize_result(
     numbers a reader looks for. For a range, the shared ``metadata`` is therefore appended to
     every partition's own instead, and the result itself carries none.
     """
+    check_results = [*check_results, *_freshness(context, sessions)]
     if context is None or len(sessions) <= 1:
-        return dg.MaterializeResult(metadata=dict(metadata), check_results=list(check_results))
+        return dg.MaterializeResult(metadata=dict(metadata), check_results=check_results)
     for day in sessions:
         key = day.isoformat() if hasattr(day, "isoformat") else str(day)
         context.add_asset_metadata(dict(metadata), partition_key=key)
-    return dg.MaterializeResult(check_results=list(check_results))
+    return dg.MaterializeResult(check_results=check_results)
+
+
+def _freshness(context: dg.AssetExecutionContext | None, sessions: Sequence[Any]) -> list[dg.AssetCheckResult]:
+    """``latest_session_fresh`` for the asset being written, when it declares the check."""
+    from finsig_assets.checks.session_freshness import CHECK_NAME, freshness_result
+
+    if context is None:
+        return []
+    key = context.asset_key
+    if not any(spec.name == CHECK_NAME for spec in context.assets_def.check_specs):
+        return []
+    import datetime as dt
+
+    return [freshness_result(context.instance, key, dt.datetime.now(dt.timezone.utc), sessions)]

@@ -2,8 +2,9 @@
 
 Every asset is partitioned by trading day, backfills as a single run over a range of
 partitions (so five years is one run that reads each input once), is grouped by its layer
-(the key's first part), when it writes DuckDB queues on the ``duckdb_writer`` pool, and --
-below bronze -- follows its upstream partitions by itself (:mod:`finsig_assets.automation`).
+(the key's first part), when it writes DuckDB queues on the ``duckdb_writer`` pool, carries the
+``latest_session_fresh`` check (:mod:`finsig_assets.checks.session_freshness`) and -- below
+bronze -- follows its upstream partitions by itself (:mod:`finsig_assets.automation`).
 Writing these once keeps the assets from drifting apart.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import dagster as dg
 
 from finsig_assets.automation import follows_upstream
+from finsig_assets.checks.session_freshness import check_spec as freshness_check_spec
 from finsig_assets.partitions import trading_day_partitions
 
 SOURCE_LAYERS = frozenset({"bronze"})
@@ -29,6 +31,8 @@ def trading_day_asset(
     layer = asset_key.path[0]
     if layer not in SOURCE_LAYERS:
         asset_kwargs.setdefault("automation_condition", follows_upstream())
+    # Every asset reports whether it holds the latest closed session (evaluated in each run).
+    asset_kwargs["check_specs"] = [*asset_kwargs.get("check_specs", []), freshness_check_spec(asset_key)]
     with warnings.catch_warnings():  # backfill_policy is "beta" in Dagster 1.13; it is the design
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         return dg.asset(

@@ -6,17 +6,24 @@ session in progress a partition too) that is the *next* session on a holiday eve
 would fail every holiday. This check asks the exchange calendar instead: the expected partition
 is the latest XNYS session whose window closed (17:00 New York) at least ``grace`` ago --
 holidays, weekends and early closes included -- and the check passes when that partition of the
-asset has a materialization.
+asset is materialized.
 
-It runs with every run that materializes the asset (so it turns green when the latest session
-arrives), by itself at 17:45 New York on weekdays (``freshness_schedule``: the moment a missing
-session becomes late) and on demand from the UI. Severity WARN: late data is an alert, not
-corrupt data, so nothing is blocked.
+Where it is evaluated, so that the Checks tab is never "not evaluated" after an update and a
+missing session is flagged without anything running:
+
+- inside every run of the asset (``@trading_day_asset`` declares it, and
+  :func:`finsig_assets.materialization_metadata.materialize_result` adds the result): fresh when
+  this run writes the expected session or it was materialized before;
+- by ``freshness_sensor`` once a deadline has passed (17:00 New York + grace), for every asset,
+  as check evaluations reported without a run -- no process starts to say that data is late.
+
+Severity WARN: late data is an alert, not corrupt data, so nothing is blocked.
 """
 
-# No `from __future__ import annotations`: Dagster reads the check function's context annotation.
+from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import dagster as dg
 
@@ -24,7 +31,6 @@ from finsig_assets import settings
 from finsig_assets.trading_calendar import UTC, cutoff_utc, is_session, previous_session
 
 CHECK_NAME = "latest_session_fresh"
-CRON = "45 17 * * 1-5"
 CHECKED_ASSETS = [
     ["bronze", "market_candles"],
     ["bronze", "news_articles"],
@@ -37,6 +43,14 @@ CHECKED_ASSETS = [
     ["ml", "direction_model"],
     ["ml", "predictions"],
 ]
+DESCRIPTION = (
+    "The latest XNYS session that has closed (17:00 New York, plus FINSIG_FRESHNESS_GRACE_MINUTES, default 30) "
+    "is materialized. Evaluated in every run of the asset and by freshness_sensor at each deadline. WARN when it is not."
+)
+
+
+def check_spec(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(CHECK_NAME, asset=asset_key, description=DESCRIPTION)
 
 
 def grace() -> dt.timedelta:
@@ -61,7 +75,10 @@ def _latest_materialized(instance: dg.DagsterInstance, key: dg.AssetKey, day: dt
     return records[0] if records else None
 
 
-def freshness_result(instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime) -> dg.AssetCheckResult:
+def freshness_result(
+    instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.datetime, writing: Iterable[dt.date] = ()
+) -> dg.AssetCheckResult:
+    """Is the latest closed session of ``key`` materialized (or being written by this run: ``writing``)?"""
     start = dt.date.fromisoformat(settings.partitions_start())
     day = expected_session(now)
     deadline = cutoff_utc(day) + grace()
@@ -69,63 +86,64 @@ def freshness_result(instance: dg.DagsterInstance, key: dg.AssetKey, now: dt.dat
         "expected_partition": dg.MetadataValue.text(day.isoformat()),
         "deadline": dg.MetadataValue.timestamp(deadline.timestamp()),
     }
-    if day < start:
+
+    def result(passed: bool, description: str, **extra) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
-            asset_key=key, check_name=CHECK_NAME, passed=True, metadata=metadata,
-            description=f"no session has closed since the first partition ({start}); nothing expected yet",
+            asset_key=key,
+            check_name=CHECK_NAME,
+            passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=metadata | extra,
+            description=description,
         )
+
+    if day < start:
+        return result(True, f"no session has closed since the first partition ({start}); nothing expected yet")
+    if day in set(writing):
+        return result(True, f"{day}, the latest session that has closed, is written by this run")
     record = _latest_materialized(instance, key, day)
     if record is not None:
-        metadata["materialized_at"] = dg.MetadataValue.timestamp(record.timestamp)
-        return dg.AssetCheckResult(
-            asset_key=key, check_name=CHECK_NAME, passed=True, metadata=metadata,
-            description=f"{day}, the latest session that has closed, is materialized",
+        return result(
+            True,
+            f"{day}, the latest session that has closed, is materialized",
+            materialized_at=dg.MetadataValue.timestamp(record.timestamp),
         )
     overdue = (now - deadline).total_seconds() / 60
-    metadata["overdue_minutes"] = dg.MetadataValue.float(round(overdue, 1))
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=CHECK_NAME,
-        passed=False,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=metadata,
-        description=(
-            f"{day} closed at 17:00 New York and is not materialized {overdue:,.0f} minutes after the "
-            f"{grace().total_seconds() / 60:.0f}-minute grace: have its files landed, and did the runs succeed?"
-        ),
+    return result(
+        False,
+        f"{day} closed at 17:00 New York and is not materialized {overdue:,.0f} minutes after the "
+        f"{grace().total_seconds() / 60:.0f}-minute grace: have its files landed, and did the runs succeed?",
+        overdue_minutes=dg.MetadataValue.float(round(overdue, 1)),
     )
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(
-            CHECK_NAME,
-            asset=dg.AssetKey(path),
-            description="The latest XNYS session that has closed (17:00 New York, plus FINSIG_FRESHNESS_GRACE_MINUTES, "
-            "default 30) is materialized. WARN when it is not.",
+def evaluate_deadline(instance: dg.DagsterInstance, cursor: str | None, now: dt.datetime) -> dg.SensorResult:
+    """Once per session, after its deadline: every asset's freshness, reported without a run."""
+    day = expected_session(now)
+    if cursor == day.isoformat():
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"{day} was checked after its deadline; next: the next session's"))
+    events = []
+    for path in CHECKED_ASSETS:
+        r = freshness_result(instance, dg.AssetKey(path), now)
+        events.append(
+            dg.AssetCheckEvaluation(
+                asset_key=r.asset_key,
+                check_name=r.check_name,
+                passed=r.passed,
+                severity=r.severity,
+                description=r.description,
+                metadata=r.metadata,
+            )
         )
-        for path in CHECKED_ASSETS
-    ],
-    can_subset=True,
-    name="session_freshness",
-)
-def session_freshness(context: dg.AssetCheckExecutionContext):
-    now = dt.datetime.now(UTC)
-    for check_key in context.selected_asset_check_keys:
-        yield freshness_result(context.instance, check_key.asset_key, now)
+    return dg.SensorResult(asset_events=events, cursor=day.isoformat())
 
 
-freshness_job = dg.define_asset_job(
-    "session_freshness_checks",
-    selection=dg.AssetSelection.checks(session_freshness),
-    description="latest_session_fresh on every asset (no materialization).",
+@dg.sensor(
+    name="freshness_sensor",
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each session's deadline (17:00 New York + FINSIG_FRESHNESS_GRACE_MINUTES): latest_session_fresh "
+    "on every asset, reported as check evaluations (no run).",
 )
-
-freshness_schedule = dg.ScheduleDefinition(
-    name="freshness_schedule",
-    cron_schedule=CRON,
-    execution_timezone="America/New_York",
-    job=freshness_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="17:45 New York on weekdays: is the session that closed at 17:00 materialized on every layer?",
-)
+def freshness_sensor(context: dg.SensorEvaluationContext):
+    return evaluate_deadline(context.instance, context.cursor, dt.datetime.now(UTC))

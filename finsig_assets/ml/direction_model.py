@@ -62,6 +62,7 @@ from pydantic import Field
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
 from finsig_assets.automation import follows_upstream
+from finsig_assets.checks.session_freshness import freshness_result
 from finsig_assets.materialization_metadata import markdown_table
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
@@ -372,15 +373,17 @@ def direction_model(
             metadata={"refused_partitions": dg.MetadataValue.int(len(refusals))},
         )
     run_metadata = _run_metadata(runs, scope.label, mlflow, client)
+    fresh = freshness_result(context.instance, ASSET_KEY, dt.datetime.now(dt.timezone.utc), list(per_partition))
     if len(per_partition) == len(sessions):
         # Every partition materializes: one result; each partition's own numbers come first.
         for day, meta in per_partition.items():
             context.add_asset_metadata({**meta, **run_metadata}, partition_key=day.isoformat())
-        yield dg.MaterializeResult()
+        yield dg.MaterializeResult(check_results=[fresh])
         return
     # Sessions without data stay unmaterialized: report the others one by one.
     for day, meta in per_partition.items():
         yield dg.AssetMaterialization(asset_key=ASSET_KEY, partition=day.isoformat(), metadata={**meta, **run_metadata})
+    yield fresh
 
 
 def _no_data_reason(day: dt.date, data_ends: dt.date | None, config: DirectionModelConfig) -> str:

@@ -24,6 +24,7 @@ import pytest
 
 from finsig_assets.bronze import landing_index, market_candles, news_articles
 from finsig_assets_tests.bronze.helpers import article, metadata, ny, v20, write_lines
+from finsig_assets_tests.check_results import table_checks
 
 market_module = importlib.import_module("finsig_assets.bronze.market_candles")
 D = dt.date.fromisoformat
@@ -62,7 +63,7 @@ def indexed_paths(warehouse) -> list[str]:
 
 
 def check(result, name="market_candles") -> dg.AssetCheckEvaluation:
-    (ev,) = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] == name]
+    (ev,) = [e for e in table_checks(result) if e.asset_key.path[-1] == name]
     return ev
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from finsig_assets.bronze import bronze_assets, market_candles, news_articles
 from finsig_assets_tests.bronze.helpers import flat, materialize, metadata, ny, v20, write_lines
+from finsig_assets_tests.check_results import own_check_names, table_checks
 
 D = dt.date.fromisoformat
 
@@ -24,7 +25,7 @@ def test_exports():
     assert news_articles.key.path == ["bronze", "news_articles"]
     assert bronze_assets == [market_candles, news_articles]
     for asset in bronze_assets:
-        assert [c.name for c in asset.check_specs] == ["rejection_rate"]
+        assert own_check_names(asset) == ["rejection_rate"]
         assert set(asset.required_resource_keys) >= {"warehouse", "landing"}
         assert asset.backfill_policy.max_partitions_per_run is None  # single run
     from finsig_assets.landing_zone import LandingZone
@@ -346,5 +347,5 @@ def test_each_partition_of_a_range_carries_its_own_numbers(warehouse, landing):
         assert meta["run_partition_range"] == "2024-06-24..2024-06-26"
         assert meta["run_rows"] == 10 and meta["run_files_landed"] == 5 and meta["run_rejected_records"] == 1
     # One check result for the run, describing the range.
-    (ev,) = result.get_asset_check_evaluations()
+    (ev,) = table_checks(result)
     assert ev.metadata["partition_range"].value == "2024-06-24..2024-06-26" and ev.metadata["rejected"].value == 1

@@ -7,6 +7,7 @@ import json
 
 from finsig_assets.bronze import news_articles
 from finsig_assets_tests.bronze.helpers import article, materialize, metadata, write_lines
+from finsig_assets_tests.check_results import table_checks
 
 D = dt.date.fromisoformat
 
@@ -120,7 +121,7 @@ def test_conflicting_copies_keep_silvers_pick_and_quarantine_the_others(warehous
     assert json.loads(q["raw"][0]) == a  # the copy as landed
     meta = metadata(result, "news_articles")
     assert meta["superseded_copies"] == 3 and meta["rejected_records"] == 0 and meta["run_identical_copies"] == 1
-    (ev,) = result.get_asset_check_evaluations()
+    (ev,) = table_checks(result)
     assert ev.passed and ev.metadata["rejected"].value == 0  # superseded, not rejected
 
 

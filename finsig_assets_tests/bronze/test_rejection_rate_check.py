@@ -12,6 +12,7 @@ from finsig_assets.bronze import market_candles, news_articles
 from finsig_assets.bronze.rejection_rate_check import resolve_max_rejection_rate
 from finsig_assets_tests.bronze.helpers import article, materialize, ny, v20, write_lines
 from finsig_assets_tests.bronze.synthetic import session_minutes, v20_line
+from finsig_assets_tests.check_results import table_checks
 
 
 def land(landing, good: int, bad: int) -> None:
@@ -21,7 +22,7 @@ def land(landing, good: int, bad: int) -> None:
 
 
 def evaluation(result, name="market_candles") -> dg.AssetCheckEvaluation:
-    (ev,) = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] == name]
+    (ev,) = [e for e in table_checks(result) if e.asset_key.path[-1] == name]
     assert ev.check_name == "rejection_rate"
     return ev
 

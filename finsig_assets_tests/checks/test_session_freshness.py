@@ -7,7 +7,13 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from finsig_assets.checks.session_freshness import CHECK_NAME, expected_session, freshness_result, session_freshness
+from finsig_assets.checks.session_freshness import (
+    CHECK_NAME,
+    evaluate_deadline,
+    expected_session,
+    freshness_result,
+    freshness_sensor,
+)
 
 UTC = dt.timezone.utc
 KEY = dg.AssetKey(["silver", "market_bars"])
@@ -45,14 +51,39 @@ def test_passes_when_the_latest_closed_session_is_materialized_and_warns_otherwi
     assert freshness_result(instance, KEY, at("2024-05-01T23:00")).passed
 
 
-def test_the_check_covers_every_layer_and_runs_on_the_session_cron():
-    from finsig_assets.checks.session_freshness import freshness_schedule
+def test_a_run_writing_the_expected_session_is_fresh(monkeypatch):
+    monkeypatch.setenv("FINSIG_PARTITIONS_START", "2024-06-03")
+    instance = dg.DagsterInstance.ephemeral()
+    now = at("2024-07-04T23:00")
+    assert freshness_result(instance, KEY, now, [dt.date(2024, 7, 3)]).passed
+    assert not freshness_result(instance, KEY, now, [dt.date(2024, 7, 2)]).passed
+
+
+def test_every_asset_declares_the_check_and_evaluates_it_in_its_runs(warehouse, landing):
+    from finsig_assets.bronze import bronze_assets
     from finsig_assets.definitions import defs
 
-    keys = {spec.asset_key.to_user_string() for spec in session_freshness.check_specs}
-    assert {"bronze/market_candles", "silver/market_bars", "gold/training_examples", "ml/direction_model", "ml/predictions"} <= keys
-    assert all(spec.name == CHECK_NAME for spec in session_freshness.check_specs)
-    assert freshness_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert (freshness_schedule.cron_schedule, freshness_schedule.execution_timezone) == ("45 17 * * 1-5", "America/New_York")
-    job = defs.resolve_job_def("session_freshness_checks")
-    assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} >= {CHECK_NAME}
+    graph = defs.resolve_asset_graph()
+    for node in graph.asset_nodes:
+        if node.is_materializable:
+            assert dg.AssetCheckKey(node.key, CHECK_NAME) in node.check_keys, node.key
+    result = dg.materialize(
+        bronze_assets, partition_key="2024-07-03", resources={"warehouse": warehouse, "landing": landing},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    names = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()}
+    assert {("bronze/market_candles", CHECK_NAME), ("bronze/news_articles", CHECK_NAME)} <= names
+
+
+def test_the_sensor_reports_every_asset_once_per_deadline(monkeypatch):
+    monkeypatch.setenv("FINSIG_PARTITIONS_START", "2024-06-03")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization(KEY, partition="2024-07-03"))
+    now = at("2024-07-04T23:00")
+    first = evaluate_deadline(instance, None, now)
+    by_asset = {e.asset_key.to_user_string(): e for e in first.asset_events}
+    assert len(by_asset) == 10 and first.cursor == "2024-07-03"
+    assert by_asset["silver/market_bars"].passed and not by_asset["gold/market_features"].passed
+    again = evaluate_deadline(instance, first.cursor, now)
+    assert not again.asset_events and "was checked" in again.skip_reason.skip_message
+    assert freshness_sensor.default_status == dg.DefaultSensorStatus.RUNNING

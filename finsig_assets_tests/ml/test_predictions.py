@@ -6,6 +6,7 @@ import pytest
 
 from finsig_assets.ml.predictions import predictions
 from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, materialize, metadata_for, metadata_of, train
+from finsig_assets_tests.check_results import table_checks
 
 
 def predict(warehouse, tracking, first, last=None):
@@ -55,7 +56,7 @@ def test_predictions_use_the_champion_from_before_the_session_and_record_oos(war
     # The baselines are served next to the champion, from the same window.
     assert preds["p_up_market_only"].null_count() == 0 and preds["p_up_market_only"].is_between(0, 1).all()
     assert preds["p_up_majority"].n_unique() == 2 and preds["p_up_majority"].is_between(0.3, 0.7).all()
-    (skill,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_skill"]
+    (skill,) = [e for e in table_checks(result) if e.check_name == "champion_skill"]
     assert skill.passed, skill.description  # the planted effect, measured on served rows
     assert skill.metadata["champion_auc"].value > skill.metadata["market_only_auc"].value
 

@@ -6,6 +6,7 @@ import pytest
 
 from finsig_assets.sentiment import SentimentResource, sentiment_assets
 from finsig_assets.sentiment.news_sentiment import news_sentiment
+from finsig_assets_tests.check_results import table_checks
 
 DAY1, DAY2 = dt.date(2024, 6, 24), dt.date(2024, 6, 25)
 UTC = dt.timezone.utc
@@ -154,7 +155,7 @@ def test_each_partition_of_a_range_reports_its_own_rows(articles_loaded):
     for meta in events.values():
         assert meta["run_rows"].value == 5 and meta["run_texts_scored"].value == 4
         assert meta["backend"].value == "lexicon"  # true of every partition: shared, unprefixed
-    (check,) = result.get_asset_check_evaluations()
+    (check,) = table_checks(result)
     assert check.check_name == "unique_non_null_keys" and check.passed
 
 
@@ -167,5 +168,5 @@ def test_an_article_moved_to_another_session_keeps_one_row(articles_loaded):
     result, _ = run(articles_loaded, sentiment, partition=DAY2)
     rows = table(articles_loaded)
     assert rows.filter(pl.col("article_id") == "a2")["trade_date"].to_list() == [DAY2]
-    (check,) = result.get_asset_check_evaluations()
+    (check,) = table_checks(result)
     assert check.passed and check.metadata["duplicate_keys"].value == 0

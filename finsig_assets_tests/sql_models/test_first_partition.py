@@ -19,6 +19,7 @@ from finsig_assets.silver import market_bars, news_articles
 from finsig_assets.sql_models import build_sql_asset, load_sql_model
 from finsig_assets.warehouse import DuckDBWarehouse
 from finsig_assets_tests.sql_models.synthetic_bars import synthetic_bars, warehouse_with_bars
+from finsig_assets_tests.check_results import table_checks
 
 START = "2024-06-24"
 MARKET_BARS = dg.AssetKey(["silver", "market_bars"])
@@ -68,7 +69,7 @@ def test_first_partition_of_a_lookback_3_model_materializes(late_start, tmp_path
     gold = warehouse.query("SELECT count(*) AS n, count(rsi_14) AS rsi FROM gold.market_features")
     assert gold["n"][0] == silver > 1000
     assert gold["rsi"][0] == silver  # warmed up on the bars before the first partition
-    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert all(e.passed for e in table_checks(result))
 
     ranged = dg.materialize(
         [asset], resources={"warehouse": warehouse}, instance=dg.DagsterInstance.ephemeral(),

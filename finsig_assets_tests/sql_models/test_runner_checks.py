@@ -13,6 +13,7 @@ from finsig_assets.sql_models import SqlModelError, build_sql_asset, load_sql_mo
 from finsig_assets.table_checks import LabelsWithinSession, OneRowPer, UniqueKeys
 from finsig_assets.warehouse import DuckDBWarehouse
 from finsig_assets_tests.sql_models.synthetic_bars import insert_bars, synthetic_bars
+from finsig_assets_tests.check_results import own_check_names, table_checks
 
 TINY_DDL = """\
 CREATE SCHEMA IF NOT EXISTS gold;
@@ -92,8 +93,8 @@ def test_bad_checks_name_the_file_and_header_line(sql_dir, checks, message):
 def test_declared_checks_become_blocking_specs_and_run(sql_dir, tmp_path):
     path = write(sql_dir, "unique_keys(instrument, ts), one_row_per(silver.market_bars WHERE close > $min_close)")
     asset = build_sql_asset(path)
-    assert {k.name for k in asset.check_keys} == {"unique_non_null_keys", "one_row_per_silver_market_bars"}
-    assert all(spec.blocking for spec in asset.check_specs)
+    assert set(own_check_names(asset)) == {"unique_non_null_keys", "one_row_per_silver_market_bars"}
+    assert all(spec.blocking for spec in asset.check_specs if spec.name in own_check_names(asset))
     assert asset.metadata_by_key[asset.key]["checks"] == "unique_non_null_keys, one_row_per_silver_market_bars"
 
     warehouse = DuckDBWarehouse(database=str(tmp_path / "w.duckdb"), lock_timeout_seconds=60)
@@ -104,7 +105,7 @@ def test_declared_checks_become_blocking_specs_and_run(sql_dir, tmp_path):
         instance=dg.DagsterInstance.ephemeral(),
         run_config={"ops": {asset.op.name: {"config": {"min_close": median}}}},
     )
-    found = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    found = {e.check_name: e for e in table_checks(result)}
     assert found["unique_non_null_keys"].passed and found["one_row_per_silver_market_bars"].passed
     assert f"(min_close={median})" in found["one_row_per_silver_market_bars"].description
 
@@ -119,7 +120,7 @@ def test_a_model_that_drops_a_row_fails_its_coverage_check(sql_dir, tmp_path):
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
     )
     assert not result.success
-    found = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    found = {e.check_name: e for e in table_checks(result)}
     assert found["unique_non_null_keys"].passed
     cover = found["one_row_per_silver_market_bars"]
     assert not cover.passed and cover.metadata["missing_rows"].value == 1 and cover.metadata["extra_rows"].value == 0
