@@ -62,19 +62,33 @@ def test_ui_backfill_with_the_sensor_and_automation_matches_a_cli_run(tmp_path):
         new_session = demo_range(home)[-1]
         t1 = time.perf_counter()
 
-        def settled() -> bool:
-            backfill = live.instance.get_backfill(backfill_id)
-            if backfill.status == BulkActionStatus.REQUESTED or live.busy():
-                return False
-            preds = live.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey(["ml", "predictions"]), asset_partitions=[new_session]), limit=1
+        upstream_of_predictions = [n.key for n in _asset_nodes() if n.key.to_user_string() not in ("ml/predictions", "ml/direction_model")]
+        quiet = {"since": None}
+
+        def latest(key: dg.AssetKey) -> float | None:
+            records = live.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[new_session]), limit=1
             ).records
-            bronze = [
-                r
-                for k in BRONZE
-                for r in live.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=k, asset_partitions=[new_session]), limit=1).records
-            ]
-            return len(bronze) == 2 and bool(preds) and preds[0].timestamp > max(r.timestamp for r in bronze)
+            return records[0].timestamp if records else None
+
+        def settled() -> bool:
+            """The backfill is done, nothing runs, the session's predictions are newer than every
+            upstream partition of the session -- and it stays so across two automation ticks."""
+            backfill = live.instance.get_backfill(backfill_id)
+            upstream = [latest(k) for k in upstream_of_predictions]
+            preds = latest(dg.AssetKey(["ml", "predictions"]))
+            done = (
+                backfill.status != BulkActionStatus.REQUESTED
+                and not live.busy()
+                and all(upstream)
+                and preds is not None
+                and preds > max(upstream)
+            )
+            if not done:
+                quiet["since"] = None
+                return False
+            quiet["since"] = quiet["since"] or time.monotonic()
+            return time.monotonic() - quiet["since"] >= 40
 
         live.wait(settled, 600, f"the backfill and session {new_session} to reach ml/predictions", every=3.0)
         timings["backfill_and_new_session"] = time.perf_counter() - t0
