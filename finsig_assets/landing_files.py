@@ -43,6 +43,7 @@ import os
 import stat
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -107,7 +108,12 @@ class LandingScan:
     unsettled: list[LandedFile]  # changed within settle_seconds: read them on a later look
 
     def skipped_by_kind(self) -> dict[str, int]:
-        return dict(sorted(Counter(s.kind for s in self.skipped).items()))
+        return count_kinds(self.skipped)
+
+
+def count_kinds(entries: Iterable[SkippedEntry]) -> dict[str, int]:
+    """How many entries of each kind, sorted by kind (for metadata)."""
+    return dict(sorted(Counter(e.kind for e in entries).items()))
 
 
 class LandingReadError(Exception):

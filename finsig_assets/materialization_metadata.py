@@ -10,11 +10,15 @@ names starting with ``run_``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import polars as pl
+
+from finsig_assets.checks.session_freshness import CHECK_NAME as FRESHNESS_CHECK
+from finsig_assets.checks.session_freshness import freshness_result
 
 RUN_PREFIX = "run_"
 PREVIEW_MAX_PARTITIONS = 5
@@ -160,13 +164,6 @@ def materialize_result(
 
 def _freshness(context: dg.AssetExecutionContext | None, sessions: Sequence[Any]) -> list[dg.AssetCheckResult]:
     """``latest_session_fresh`` for the asset being written, when it declares the check."""
-    from finsig_assets.checks.session_freshness import CHECK_NAME, freshness_result
-
-    if context is None:
+    if context is None or not any(spec.name == FRESHNESS_CHECK for spec in context.assets_def.check_specs):
         return []
-    key = context.asset_key
-    if not any(spec.name == CHECK_NAME for spec in context.assets_def.check_specs):
-        return []
-    import datetime as dt
-
-    return [freshness_result(context.instance, key, dt.datetime.now(dt.timezone.utc), sessions)]
+    return [freshness_result(context.instance, context.asset_key, dt.datetime.now(dt.timezone.utc), sessions)]

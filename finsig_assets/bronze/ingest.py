@@ -44,8 +44,8 @@ from finsig_assets.bronze.landing_index import (
 )
 from finsig_assets.bronze.quarantine import quarantine_rows, reason_summary
 from finsig_assets.bronze.records import DAY_SPAN_SCHEMA, QUARANTINE_SCHEMA, UNPLACEABLE_SCHEMA, UTC_US
-from finsig_assets.landing_files import LandingReadError, SkippedEntry
 from finsig_assets.bronze.stale_sessions import mark_stale_sessions
+from finsig_assets.landing_files import LandingReadError, SkippedEntry
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.warehouse import DuckDBWarehouse
 
@@ -121,10 +121,7 @@ class Collected:
     unplaceable: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={**UNPLACEABLE_SCHEMA, "source_file": pl.String}))
 
     def skipped_by_kind(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for entry in self.skipped:
-            out[entry.kind] = out.get(entry.kind, 0) + 1
-        return dict(sorted(out.items()))
+        return landing_files.count_kinds(self.skipped)
 
     def counted_rejections(self) -> pl.DataFrame:
         """``kind``/``reason`` of what the run rejected outside any partition's placed records:

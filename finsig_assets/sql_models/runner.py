@@ -402,14 +402,7 @@ def run_values(model: SqlModel, scope: PartitionScope, config: Mapping[str, Any]
     unknown = set(config or {}) - set(model.config_defaults)
     if unknown:
         raise SqlModelError(f"{model.path}: unknown config {sorted(unknown)}")
-    return {
-        "window_start": scope.window.start,
-        "window_end": scope.window.end,
-        "first_date": scope.first,
-        "last_date": scope.last,
-        **model.config_defaults,
-        **(config or {}),
-    }
+    return {**scope_values(scope), **model.config_defaults, **(config or {})}
 
 
 def bound_parameters(model: SqlModel, values: Mapping[str, Any]) -> dict[str, Any]:

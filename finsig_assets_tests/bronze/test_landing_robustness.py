@@ -131,7 +131,7 @@ def opened(monkeypatch):
 
 def test_symlink_out_of_the_landing_root_is_never_opened(warehouse, landing, tmp_path, opened):
     outside = tmp_path / "outside"
-    passwd = write_lines(outside / "passwd", [f"user{i}:x:{1000 + i}:{1000 + i}::/home/user{i}:/bin/sh" for i in range(31)])
+    passwd = write_lines(outside / "passwd", [f"user{i}:x:{1000 + i}:{1000 + i}::/nonexistent:/usr/sbin/nologin" for i in range(31)])
     t = ny(f"{DAY} 10:31")
     # A valid candle outside the root, newer and later-named than the landed one: it used to win
     # the duplicate rule and reach gold.
