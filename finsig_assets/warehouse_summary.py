@@ -76,7 +76,7 @@ def _model_summary(conn) -> list[str]:
     out.append("")
     out.append(
         f"champion: {champion[0]} version {champion[1]} (trained through {champion[2]})"
-        if champion else "champion: none — no model beat the market-only and majority baselines by the margin"
+        if champion else "champion: none — no version showed evidence (a paired test against the market-only model) that news adds anything"
     )
     if ("ml", "oos_record") in {tuple(r) for r in conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:

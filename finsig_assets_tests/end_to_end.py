@@ -73,9 +73,9 @@ E2E_TRAINING = {
 # Promote every trained version, so that every session after the first trained partition is
 # predicted out of sample by the model trained through the session before it.
 PROMOTE_EVERY_VERSION = {
-    "promotion_margin_auc": -1.0,
+    "promotion_level": 1.0,
     "require_log_loss_beats_majority": False,
-    "champion_tolerance_auc": 1.0,
+    "champion_level": 0.0,
 }
 
 

@@ -37,7 +37,12 @@ CREATE TABLE IF NOT EXISTS ml.model_runs (
     sign_ret_30m_auc      DOUBLE,
     sign_ret_30m_accuracy DOUBLE,
     value_of_news_auc     DOUBLE,              -- model AUC - market-only AUC on the same folds
+    news_test_statistic   DOUBLE,              -- paired test of model vs market-only AUC (t, session clusters)
+    news_test_p_value     DOUBLE,              -- its one-sided p-value: champion only when <= promotion_level
     metrics_json          VARCHAR,             -- every fold metric, for every model and baseline
     train_seconds         DOUBLE,
     recorded_at           TIMESTAMPTZ NOT NULL
 );
+-- Warehouses written before promotion was decided by a test.
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS news_test_statistic DOUBLE;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS news_test_p_value DOUBLE;

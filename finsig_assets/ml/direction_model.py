@@ -15,11 +15,12 @@ progress can be trained as soon as the previous session has closed.
 
 Per partition (see :mod:`finsig_assets.ml.direction_training` for the procedure):
 
-- P lies past the end of the data (no labelled row in P or any later session) -> status
-  ``no data``: a row in ``ml.model_runs``, and NOTHING else -- no training, no MLflow version
-  "trained through" a session that has no data, no materialization, so the partition stays
-  unmaterialized in the UI instead of turning green. (Before the data starts, the window is
-  simply too short: ``insufficient history`` below.) When every session of the run trains (or records insufficient
+- P has no labelled row -> status ``no data``: a row in ``ml.model_runs`` that says why, no
+  training, no MLflow version "trained through" a session that has no data. Past the end of
+  the data the partition is not materialized either, so it stays unmaterialized in the UI
+  instead of turning green; before the data starts, or for a session without data inside it,
+  the partition materializes with that reason as its outcome (a partition skipped there would
+  skip ``ml/predictions`` for the whole range of a single-run backfill). When every session of the run trains (or records insufficient
   history), the run returns one ``MaterializeResult`` and each partition gets its own metadata;
   otherwise each materialized partition is reported with its own ``AssetMaterialization``;
 - fewer than ``min_sessions`` sessions with labelled rows (or fewer than ``min_labelled_rows``
@@ -30,9 +31,13 @@ Per partition (see :mod:`finsig_assets.ml.direction_training` for the procedure)
   an error naming the models, their row counts and sessions (after the other partitions of the
   range were trained and recorded), because a model must not learn from two incompatible
   sentiment scales;
+- the window's data and the configuration hash to those of a registered version -> that
+  version is reused (:mod:`finsig_assets.ml.version_reuse`): no training, no new version, the
+  aliases untouched; the row and the metadata say "reused vN" with its numbers;
 - otherwise: walk-forward folds, baselines, final fit, one MLflow run with the registered model
-  version (:mod:`finsig_assets.ml.mlflow_logging`), the promotion decision and aliases
-  (:mod:`finsig_assets.ml.promotion`), a row in ``ml.model_runs``.
+  version (:mod:`finsig_assets.ml.mlflow_logging`), the promotion decision -- on evidence, a
+  paired test against the market-only model -- and aliases (:mod:`finsig_assets.ml.promotion`),
+  a row in ``ml.model_runs``.
 
 Backfill policy: ``BackfillPolicy.single_run()`` like every finsig asset. A range run reads the
 examples once (short connection) and then trains **one model per partition, oldest first**,
@@ -66,7 +71,14 @@ from finsig_assets.checks.session_freshness import freshness_result
 from finsig_assets.materialization_metadata import markdown_table
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
-from finsig_assets.ml.direction_training import TrainingDataError, TrainingOutcome, TrainingSettings, train_direction_model
+from finsig_assets.ml.direction_training import (
+    TrainingDataError,
+    TrainingOutcome,
+    TrainingSettings,
+    data_sha256,
+    train_direction_model,
+)
+from finsig_assets.ml.version_reuse import config_sha256, registered_with, reused_row_values
 from finsig_assets.ml.evaluation_metrics import METRIC_NAMES, finite_or_none, fmt
 from finsig_assets.ml.mlflow_logging import RunContext, log_training_run
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
@@ -130,6 +142,8 @@ RUNS_SCHEMA = {
     "sign_ret_30m_auc": pl.Float64,
     "sign_ret_30m_accuracy": pl.Float64,
     "value_of_news_auc": pl.Float64,
+    "news_test_statistic": pl.Float64,
+    "news_test_p_value": pl.Float64,
     "metrics_json": pl.String,
     "train_seconds": pl.Float64,
     "recorded_at": pl.Datetime("us", "UTC"),
@@ -166,12 +180,16 @@ class DirectionModelConfig(dg.Config):
     max_bin: int = Field(default=128)
     nthread: int = Field(default=2, description="XGBoost threads.")
     seed: int = Field(default=0)
-    promotion_margin_auc: float = Field(default=0.01, description="AUC margin over market-only and majority needed for champion.")
+    promotion_level: float = Field(
+        default=0.05,
+        description="One-sided level of the paired test (session-clustered DeLong) that the model's AUC beats the "
+        "market-only model's on the validation rows; champion only when p <= this.",
+    )
     require_log_loss_beats_majority: bool = Field(default=True)
-    champion_tolerance_auc: float = Field(
-        default=0.005,
-        description="How much worse than the champion's recent out-of-sample AUC a challenger may be "
-        "(at least 2 standard errors of the difference are always allowed).",
+    champion_level: float = Field(
+        default=0.05,
+        description="A challenger is refused when the current champion's recent out-of-sample AUC is better at this "
+        "one-sided level (0: the record never blocks).",
     )
     champion_record_sessions: int = Field(default=20, description="Recent predicted sessions of the champion compared against.")
     min_champion_record_rows: int = Field(default=100, description="A champion record with fewer labelled rows does not block promotion.")
@@ -196,9 +214,9 @@ class DirectionModelConfig(dg.Config):
 
     def promotion_rules(self) -> PromotionRules:
         return PromotionRules(
-            margin_auc=self.promotion_margin_auc,
+            level=self.promotion_level,
             require_log_loss_beats_majority=self.require_log_loss_beats_majority,
-            champion_tolerance_auc=self.champion_tolerance_auc,
+            champion_level=self.champion_level,
             champion_record_sessions=self.champion_record_sessions,
             min_record_rows=self.min_champion_record_rows,
         )
@@ -256,6 +274,8 @@ def _metrics_row(outcome: TrainingOutcome, seconds: dict[str, float]) -> dict:
         "sign_ret_30m_auc": finite_or_none(s[baselines.SIGN_RET_30M].auc),
         "sign_ret_30m_accuracy": finite_or_none(s[baselines.SIGN_RET_30M].accuracy),
         "value_of_news_auc": finite_or_none(outcome.value_of_news_auc),
+        "news_test_statistic": finite_or_none(outcome.news_test.statistic) if outcome.news_test else None,
+        "news_test_p_value": finite_or_none(outcome.news_test.p_value) if outcome.news_test else None,
         "metrics_json": json.dumps(
             {
                 "folds_combined": {k: {m: finite_or_none(v) for m, v in sc.as_dict().items()} for k, sc in s.items()},
@@ -348,8 +368,9 @@ def direction_model(
     for i, day in enumerate(sessions, start=1):
         t0 = time.perf_counter()
         through = previous_session(day)
-        if through not in with_data and (data_ends is None or through > data_ends):
-            # Past the end of the data: nothing new since the previous model.
+        if through not in with_data:
+            # No labelled row in the window's newest session (past the end of the data, or a
+            # session without data): nothing new since the previous model.
             row = _base_row(day, STATUS_NO_DATA, _no_data_reason(day, data_ends, config), context.run.run_id, config)
             detail = None
         else:
@@ -359,7 +380,10 @@ def direction_model(
         rows.append(row)
         if row["status"] == STATUS_REFUSED:
             refusals.append(row["reason"])
-        elif row["status"] != STATUS_NO_DATA:
+        elif row["status"] != STATUS_NO_DATA or (data_ends is not None and through <= data_ends):
+            # Past the end of the data a partition stays unmaterialized; a session without data
+            # before that is done (nothing to train) and says why -- and leaves the rest of
+            # the run's steps (ml/predictions) to run.
             per_partition[day] = _partition_metadata(row, detail, mlflow)
         context.log.info(
             f"ml/direction_model [{i}/{len(sessions)}] {day}: {_one_line(row)} ({row['train_seconds']:.1f}s, "
@@ -388,9 +412,15 @@ def direction_model(
 
 def _no_data_reason(day: dt.date, data_ends: dt.date | None, config: DirectionModelConfig) -> str:
     hours = "regular-hours " if config.rth_only else ""
-    where = f"the data ends with {data_ends}" if data_ends else "gold.training_examples has no labelled row"
+    through = previous_session(day)
+    if data_ends is None:
+        where = "gold.training_examples has no labelled row"
+    elif through > data_ends:
+        where = f"the data ends with {data_ends}"
+    else:
+        where = f"the session has no labelled data (the data runs to {data_ends})"
     return (
-        f"no labelled {hours}rows in {previous_session(day)}, the last session of the window, and {where}: "
+        f"no labelled {hours}rows in {through}, the last session of the window, and {where}: "
         f"nothing new to train on, so no model for {day} is trained, registered or materialized"
     )
 
@@ -427,19 +457,25 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
         context.log.error(str(exc))
         return row | {"status": STATUS_REFUSED, "reason": str(exc)}, None
     row["sentiment_model"] = sentiment_model
+    data_hash = data_sha256(rows.sort("ts", "instrument"), features.all)
+    config_hash = config_sha256(config, features)
+    versions = list_versions(client, tracking.registered_model_name)
+    same = registered_with(versions, data_hash, config_hash)
+    if same is not None:
+        # Exactly this data and configuration were trained before: no new evidence, no new version.
+        return _reused_row(row, same, client, tracking), {"reused": same}
     try:
         outcome = train_direction_model(rows, features, train_settings)
     except TrainingDataError as exc:
         return row | {"status": STATUS_INSUFFICIENT, "reason": f"{first}..{through}: {exc}"}, None
 
-    versions = list_versions(client, tracking.registered_model_name)
     # The champion this model would replace: the one in force for session `through`.
     champion = champion_as_of(versions, previous_session(through))
     comparison = None
     if champion is not None:
         preds = champion_recent_predictions(warehouse, tracking.registered_model_name, champion.version, through, rules.champion_record_sessions)
-        comparison = compare_with_champion(champion, preds, outcome.oos, outcome.scores[baselines.MODEL].auc, rules)
-    decision = decide_promotion(outcome.scores, rules, comparison)
+        comparison = compare_with_champion(champion, preds, outcome.oos, rules)
+    decision = decide_promotion(outcome.scores, outcome.news_test, rules, comparison)
     ctx = RunContext(
         partition=day,
         window_first=first,
@@ -452,7 +488,7 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
         asset_key=ASSET_KEY.to_user_string(),
     )
     t0 = time.perf_counter()
-    logged = log_training_run(tracking, outcome, ctx, train_settings, rules, decision)
+    logged = log_training_run(tracking, outcome, ctx, train_settings, rules, decision, config_hash)
     moved = record_decision(client, tracking.registered_model_name, logged.version, through, decision)
     seconds = outcome.seconds | {"mlflow": time.perf_counter() - t0}
     row |= _metrics_row(outcome, seconds) | {
@@ -471,8 +507,17 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
     return row, detail
 
 
+def _reused_row(row: dict, version, client, tracking: MlflowTracking) -> dict:
+    reason = (
+        f"reused v{version.version}: it was trained on exactly this window's data (training_data_sha256 "
+        f"{version.tags.get('finsig.training_data_sha256', '')[:12]}...) with this configuration; no new version, "
+        "aliases untouched"
+    )
+    return row | reused_row_values(client, version, tracking.registered_model_name) | {"reason": reason}
+
+
 def _one_line(row: dict) -> str:
-    if row["status"] != STATUS_TRAINED:
+    if row["status"] != STATUS_TRAINED or row["reason"]:
         return f"{row['status']}: {row['reason']}"
     return (
         f"v{row['model_version']} on {row['n_sessions']} sessions / {row['n_train_rows']:,} rows, {row['n_trees']} trees; "
@@ -482,7 +527,7 @@ def _one_line(row: dict) -> str:
     )
 
 
-def _float_or_na(value: float) -> dg.MetadataValue:
+def _float_or_na(value: float | None) -> dg.MetadataValue:
     v = finite_or_none(value)
     return dg.MetadataValue.text("n/a") if v is None else dg.MetadataValue.float(v)
 
@@ -527,6 +572,8 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
     if detail is None:
         meta["outcome"] = dg.MetadataValue.md(f"**No model trained** for {row['trade_date']}: {row['reason']}")
         return meta
+    if "reused" in detail:
+        return meta | _reused_metadata(row, detail["reused"], tracking)
     outcome, decision, logged = detail["outcome"], detail["decision"], detail["logged"]
     comparison = detail["comparison"]
     meta |= {
@@ -538,7 +585,11 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         "mlflow_model_version": dg.MetadataValue.url(tracking.version_link(logged.version)),
         "model_uri": dg.MetadataValue.text(tracking.model_uri(logged.version)),
         "decision": dg.MetadataValue.text(decision.label),
+        "reused_version": dg.MetadataValue.bool(False),
         "value_of_news_auc": _float_or_na(outcome.value_of_news_auc),
+        "news_test_statistic": _float_or_na(outcome.news_test.statistic),
+        "news_test_p_value": _float_or_na(outcome.news_test.p_value),
+        "news_test": dg.MetadataValue.text(f"{outcome.news_test.method}: {outcome.news_test.describe()}"),
         "model_auc": _float_or_na(outcome.scores[baselines.MODEL].auc),
         "market_only_auc": _float_or_na(outcome.scores[baselines.MARKET_ONLY].auc),
         "n_trees": dg.MetadataValue.int(outcome.n_trees),
@@ -568,4 +619,28 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         + "\n\n"
         + markdown_table({"seconds " + k: f"{v:.2f}" for k, v in detail["seconds"].items()})
     )
+    return meta
+
+
+def _reused_metadata(row: dict, version, tracking: MlflowTracking) -> dict:
+    """A reused version's metadata: the same numbers it was registered with, and why nothing was trained."""
+    decision = "champion" if row["promoted"] else "challenger only"
+    meta = {
+        "model_version": dg.MetadataValue.int(version.version),
+        "reused_version": dg.MetadataValue.bool(True),
+        "decision": dg.MetadataValue.text(f"{decision} (decided when v{version.version} was registered)"),
+        "model_uri": dg.MetadataValue.text(tracking.model_uri(version.version)),
+        "mlflow_model_version": dg.MetadataValue.url(tracking.version_link(version.version)),
+        "training_data_sha256": dg.MetadataValue.text(row["training_data_sha256"] or ""),
+        "model_auc": _float_or_na(row["model_auc"]),
+        "market_only_auc": _float_or_na(row["market_only_auc"]),
+        "value_of_news_auc": _float_or_na(row["value_of_news_auc"]),
+        "news_test_statistic": _float_or_na(row["news_test_statistic"]),
+        "news_test_p_value": _float_or_na(row["news_test_p_value"]),
+        "outcome": dg.MetadataValue.md(f"**Reused v{version.version}** for {row['trade_date']}: {row['reason']}"),
+    }
+    if row["mlflow_run_id"]:
+        meta["mlflow_run_id"] = dg.MetadataValue.text(row["mlflow_run_id"])
+        if row["mlflow_experiment_id"]:
+            meta["mlflow_run"] = dg.MetadataValue.url(tracking.run_link(row["mlflow_experiment_id"], row["mlflow_run_id"]))
     return meta

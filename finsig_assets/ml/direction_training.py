@@ -17,7 +17,9 @@ scoring model never saw:
 5. Metrics over the folds are the folds' values weighted by their validation rows
    (:func:`finsig_assets.ml.evaluation_metrics.combine`: log loss, Brier and accuracy equal the
    pooled values, AUC and rank IC are within-fold); the value of news is the model's AUC minus
-   the market-only AUC on the same rows.
+   the market-only AUC on the same rows, and ``news_test`` is the paired test of that
+   difference (session-clustered DeLong, :mod:`finsig_assets.ml.auc_inference`) that the
+   promotion rules read.
 6. The final model is fit on every row of the window with ``n_trees`` trees, and so is the
    market-only baseline (with its own median tree count): it is served next to the model so
    that the model's live out-of-sample record is compared with it on the same rows.
@@ -42,6 +44,7 @@ import polars as pl
 import xgboost as xgb
 
 from finsig_assets.ml import baselines
+from finsig_assets.ml.auc_inference import PairedAucTest, paired_auc_test
 from finsig_assets.ml.evaluation_metrics import Scores, combine, score
 from finsig_assets.ml.training_table import (
     HORIZON,
@@ -126,6 +129,7 @@ class TrainingOutcome:
     # up-rate stands in), and the window's up-rate (the majority baseline's probability).
     market_only_booster: xgb.Booster | None = None
     train_up_rate: float = math.nan
+    news_test: PairedAucTest | None = None
 
     @property
     def value_of_news_auc(self) -> float:
@@ -148,7 +152,7 @@ def data_sha256(frame: pl.DataFrame, features: list[str]) -> str:
     return h.hexdigest()
 
 
-def _matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
+def feature_matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     if not features:
         return np.empty((frame.height, 0), dtype=np.float32)
     x = frame.select(pl.col(features).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
@@ -156,15 +160,16 @@ def _matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     return x
 
 
-def _fit_on_folds(
+def fit_on_folds(
     x: np.ndarray,
     y: np.ndarray,
     folds: list[Fold],
     names: list[str],
     settings: TrainingSettings,
+    params: dict | None = None,
 ) -> tuple[list[int], list[np.ndarray], list[int]]:
-    """Per fold: best tree count, validation probabilities (nested tree count), trees used."""
-    params = settings.xgb_params()
+    """Per fold: best tree count, validation predictions (nested tree count), trees used."""
+    params = params or settings.xgb_params()
     boosters, dvals, best = [], [], []
     for fold in folds:
         dtrain = xgb.QuantileDMatrix(x[fold.train_idx], y[fold.train_idx], feature_names=names, max_bin=settings.max_bin)
@@ -204,7 +209,7 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
     if y.min() == y.max():
         raise TrainingDataError(f"every labelled row of the window is {'up' if y[0] else 'down'}")
     fwd = frame[RETURN_COLUMN].cast(pl.Float64).to_numpy()
-    x = _matrix(frame, names)
+    x = feature_matrix(frame, names)
     market_idx = [names.index(c) for c in market_names]
     folds = session_folds(
         frame["trade_date"].to_numpy(),
@@ -220,11 +225,11 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
     timings["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    best_model, p_model, used_model = _fit_on_folds(x, y, folds, names, settings)
+    best_model, p_model, used_model = fit_on_folds(x, y, folds, names, settings)
     timings["folds_model"] = time.perf_counter() - t
     t = time.perf_counter()
     if features.news and market_names:
-        best_market, p_market, used_market = _fit_on_folds(x[:, market_idx], y, folds, market_names, settings)
+        best_market, p_market, used_market = fit_on_folds(x[:, market_idx], y, folds, market_names, settings)
     elif not features.news:
         # No news columns: the model *is* the market-only model (value of news = 0 exactly).
         best_market, p_market, used_market = best_model, p_model, used_model
@@ -268,6 +273,13 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
             )
         )
     oos = pl.concat(parts)
+    news_test = paired_auc_test(
+        oos[LABEL_COLUMN].to_numpy().astype(bool),
+        oos[f"p_{baselines.MODEL}"].to_numpy(),
+        oos[f"p_{baselines.MARKET_ONLY}"].to_numpy(),
+        clusters=oos["trade_date"].to_physical().to_numpy(),
+        folds=oos["fold"].to_numpy(),
+    )
     pooled = {name: combine([f.scores[name] for f in fold_results]) for name in baselines.ALL_MODELS}
 
     t = time.perf_counter()
@@ -303,6 +315,7 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
         seconds=timings,
         market_only_booster=market_booster,
         train_up_rate=float(y.mean()),
+        news_test=news_test,
     )
 
 

@@ -12,7 +12,8 @@ baseline (``market_only``, ``majority``, ``sign_ret_30m``) and metric (``auc``, 
 through ``mlflow.xgboost.log_model(name="model", registered_model_name=..., signature=...,
 input_example=...)``; pip requirements are given explicitly (xgboost's pin), which skips
 MLflow's slow requirement inference. The new version gets tags ``finsig.trained_through``,
-``finsig.sentiment_model``, ``finsig.rth_only``, ``dagster.run_id``; the promotion tags follow
+``finsig.sentiment_model``, ``finsig.rth_only``, ``dagster.run_id``, ``finsig.training_data_sha256`` and
+``finsig.config_sha256`` (:mod:`finsig_assets.ml.version_reuse`); the promotion tags follow
 (:func:`finsig_assets.ml.promotion.record_decision`).
 
 Later, ``ml/predictions`` logs ``oos_auc``, ``oos_log_loss``, ``oos_brier``, ``oos_accuracy``,
@@ -51,6 +52,7 @@ from finsig_assets.ml.evaluation_metrics import METRIC_NAMES
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.plots import calibration_png, feature_importance_png
 from finsig_assets.ml.promotion import PromotionDecision, PromotionRules
+from finsig_assets.ml.version_reuse import TAG_CONFIG_SHA256, TAG_DATA_SHA256
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def log_training_run(
     settings: TrainingSettings,
     rules: PromotionRules,
     decision: PromotionDecision,
+    config_hash: str,
 ) -> LoggedVersion:
     tags = {
         "dagster.run_id": ctx.dagster_run_id,
@@ -118,6 +121,8 @@ def log_training_run(
         metrics = {f"cv_{who}_{m}": getattr(outcome.scores[who], m) for who in baselines.ALL_MODELS for m in METRIC_NAMES}
         metrics |= {
             "value_of_news_auc": outcome.value_of_news_auc,
+            "news_test_statistic": outcome.news_test.statistic if outcome.news_test else math.nan,
+            "news_test_p_value": outcome.news_test.p_value if outcome.news_test else math.nan,
             "n_trees": outcome.n_trees,
             "train_rows": outcome.n_rows,
             "cv_validation_rows": outcome.scores[baselines.MODEL].n,
@@ -196,7 +201,8 @@ def log_training_run(
             TAG_SENTIMENT_MODEL: ctx.sentiment_model or "",
             TAG_RTH_ONLY: "true" if ctx.rth_only else "false",
             TAG_DAGSTER_RUN: ctx.dagster_run_id,
-            "finsig.training_data_sha256": outcome.data_sha256,
+            TAG_DATA_SHA256: outcome.data_sha256,
+            TAG_CONFIG_SHA256: config_hash,
             "finsig.window": f"{ctx.window_first}..{ctx.window_last}",
             TAG_TRAIN_UP_RATE: f"{outcome.train_up_rate:.17g}",
         }.items():

@@ -63,6 +63,12 @@ class MlflowTracking(dg.ConfigurableResource):
     )
     experiment_name: str = Field(default="finsig-direction", description="MLflow experiment for the per-partition runs.")
     registered_model_name: str = Field(default="finsig-direction", description="Registered model that gets one version per trained partition.")
+    return_model_name: str = Field(
+        default="finsig-return", description="Registered model of the 30-minute log-return regressor (one version per trained partition)."
+    )
+    report_experiment_name: str = Field(
+        default="finsig-performance", description="MLflow experiment for ml/performance_report's runs (one per report partition)."
+    )
     artifact_location: str | None = Field(
         default=None,
         description="Artifact root for a newly created experiment; default <store dir>/artifacts for local stores.",
@@ -73,7 +79,7 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def activate(self) -> None:
         """Point MLflow's fluent API (used by ``mlflow.xgboost.log_model``) at this store."""
-        for name in (self.experiment_name, self.registered_model_name):
+        for name in (self.experiment_name, self.registered_model_name, self.return_model_name, self.report_experiment_name):
             if not _NAME.match(name):
                 raise ValueError(f"bad MLflow name {name!r}")
         store = local_store_dir(self.tracking_uri)
@@ -86,9 +92,11 @@ class MlflowTracking(dg.ConfigurableResource):
         self.activate()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def experiment_id(self) -> str:
+    def experiment_id(self, name: str | None = None) -> str:
+        """The id of ``name`` (default: the training experiment), created on first use."""
+        name = name or self.experiment_name
         client = self.client()
-        found = client.get_experiment_by_name(self.experiment_name)
+        found = client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
         location = self.artifact_location
@@ -96,17 +104,17 @@ class MlflowTracking(dg.ConfigurableResource):
             store = local_store_dir(self.tracking_uri)
             location = (store / "artifacts").as_uri() if store is not None else None
         try:
-            return client.create_experiment(self.experiment_name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location)
         except MlflowException:  # created meanwhile by another process
-            found = client.get_experiment_by_name(self.experiment_name)
+            found = client.get_experiment_by_name(name)
             if found is None:
                 raise
             return found.experiment_id
 
     @contextmanager
-    def start_run(self, run_name: str, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
-        """A new MLflow run in the experiment; ended FINISHED, or FAILED on an exception."""
-        experiment_id = self.experiment_id()
+    def start_run(self, run_name: str, tags: dict[str, str], experiment: str | None = None) -> Iterator[mlflow.ActiveRun]:
+        """A new MLflow run in the experiment (default: the training one); ended FINISHED, or FAILED on an exception."""
+        experiment_id = self.experiment_id(experiment)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
             yield run
 
@@ -115,15 +123,16 @@ class MlflowTracking(dg.ConfigurableResource):
         if mlflow.active_run() is not None:
             mlflow.end_run(status=status)
 
-    def model_uri(self, version: int | str) -> str:
-        return f"models:/{self.registered_model_name}/{version}"
+    def model_uri(self, version: int | str, model_name: str | None = None) -> str:
+        return f"models:/{model_name or self.registered_model_name}/{version}"
 
     def run_link(self, experiment_id: str, run_id: str) -> str:
         if self.ui_url:
             return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
         return f"{self.tracking_uri} experiments/{experiment_id}/runs/{run_id}"
 
-    def version_link(self, version: int | str) -> str:
+    def version_link(self, version: int | str, model_name: str | None = None) -> str:
+        name = model_name or self.registered_model_name
         if self.ui_url:
-            return f"{self.ui_url.rstrip('/')}/#/models/{self.registered_model_name}/versions/{version}"
-        return f"{self.tracking_uri} models/{self.registered_model_name}/versions/{version}"
+            return f"{self.ui_url.rstrip('/')}/#/models/{name}/versions/{version}"
+        return f"{self.tracking_uri} models/{name}/versions/{version}"

@@ -51,6 +51,10 @@ def test_news_signal_beats_market_only_and_becomes_champion(warehouse, tracking)
     assert tags[TAG_TRAINED_THROUGH] == D.isoformat()
     assert tags[TAG_PROMOTED] == "true" and tags[TAG_DECISION] == "champion"
     assert "market-only" in tags["finsig.decision_reasons"]
+    # The evidence: the paired test's statistic and p-value, as tags, metadata and a row.
+    assert float(tags["finsig.news_test_p_value"]) == pytest.approx(run["news_test_p_value"], rel=1e-5)
+    assert run["news_test_p_value"] < 0.05 and run["news_test_statistic"] > 1.6
+    assert "session-clustered" in tags["finsig.news_test"]
 
     mlrun = client.get_run(run["mlflow_run_id"])
     assert mlrun.data.tags["dagster.run_id"] == result.run_id
@@ -70,6 +74,8 @@ def test_news_signal_beats_market_only_and_becomes_champion(warehouse, tracking)
 
     meta = metadata_of(result)
     assert meta["model_version"] == 1 and meta["decision"] == "champion"
+    assert meta["news_test_p_value"] == pytest.approx(run["news_test_p_value"])
+    assert meta["reused_version"] is False
     assert run["mlflow_run_id"] in meta["mlflow_run"]
     assert "market-only XGBoost" in meta["model_vs_baselines"] and "Value of news" in meta["model_vs_baselines"]
 
@@ -173,7 +179,8 @@ def test_rows_after_the_partition_and_outside_regular_hours_are_never_used(wareh
     insert_examples(warehouse, changed)
     train(warehouse, tracking, D)
     second = model_runs(warehouse).row(0, named=True)
-    assert second["model_version"] == 2
+    # The window's data is unchanged, so the registered version is reused, not trained again.
+    assert second["model_version"] == 1 and second["reason"].startswith("reused v1")
     assert second["training_data_sha256"] == first["training_data_sha256"]
     assert second["n_train_rows"] == first["n_train_rows"]
     for m in ("model_auc", "market_only_auc", "model_log_loss"):
@@ -219,4 +226,41 @@ def test_a_run_over_sessions_without_data_only_materializes_nothing(warehouse, t
     assert result.success
     assert materialized_partitions(result) == []
     assert model_runs(warehouse)["status"].to_list() == ["no data", "no data"]
+    assert tracking.client().search_model_versions(f"name='{tracking.registered_model_name}'") == []
+
+
+def test_the_same_data_and_configuration_reuse_the_version_and_leave_the_aliases(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:12], news_effect=0.6, seed=1)
+    train(warehouse, tracking, D)
+    client = client_of(tracking)
+    name = tracking.registered_model_name
+    client.set_registered_model_alias(name, "champion", "1")
+    # A re-materialization (or a backfill over it): nothing new to learn from.
+    result = train(warehouse, tracking, D)
+    run = model_runs(warehouse).row(0, named=True)
+    assert run["model_version"] == 1 and run["reason"].startswith("reused v1")
+    assert run["promoted"] is True and run["champion_alias_moved"] is False
+    assert run["model_auc"] == pytest.approx(client.get_run(run["mlflow_run_id"]).data.metrics["cv_model_auc"])
+    assert len(client.search_model_versions(f"name='{name}'")) == 1
+    meta = metadata_of(result)
+    assert meta["reused_version"] is True and meta["model_version"] == 1 and "Reused v1" in meta["outcome"]
+    # Another configuration is another model.
+    train(warehouse, tracking, D, max_depth=3)
+    assert model_runs(warehouse).row(0, named=True)["model_version"] == 2
+    # New data in the window is new evidence.
+    insert_synthetic(warehouse, SESSIONS[11:12], news_effect=0.6, seed=99)
+    train(warehouse, tracking, D)
+    assert model_runs(warehouse).row(0, named=True)["model_version"] == 3
+
+
+def test_a_session_without_labelled_data_trains_nothing_and_says_why(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:8] + SESSIONS[9:12], news_effect=0.6, seed=10)
+    result = train(warehouse, tracking, SESSIONS[8])
+    # Done, with nothing to train: materialized (so downstream steps of the run go on), and says why.
+    assert result.success and materialized_partitions(result) == [str(model_for(SESSIONS[8]))]
+    assert "No model trained" in metadata_of(result)["outcome"]
+    run = model_runs(warehouse).row(0, named=True)
+    assert run["status"] == "no data" and run["mlflow_run_id"] is None
+    assert f"no labelled regular-hours rows in {SESSIONS[8]}" in run["reason"]
+    assert "the session has no labelled data" in run["reason"]
     assert tracking.client().search_model_versions(f"name='{tracking.registered_model_name}'") == []
