@@ -25,8 +25,10 @@ RUN_CONFIG ?= {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 QUIET_DAGSTER_WARNINGS := ignore:Function \`asset_materialize_command\` is superseded,ignore:Parameter \`include_sources\`
 DEMO_FLAGS = --seed $(DEMO_SEED) --news-effect $(DEMO_NEWS_EFFECT) --articles-per-session $(DEMO_ARTICLES)
 PYTEST_ARGS ?=
+# `make serve`: MLflow's scoring server for the champion (`make mlflow-ui` has 5000).
+SERVE_PORT ?= 5001
 
-.PHONY: setup demo demo-data demo-next-session materialize summary test ui mlflow-ui bench clean
+.PHONY: setup demo demo-data demo-next-session materialize summary test ui mlflow-ui serve bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +71,15 @@ ui: setup
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(FINSIG_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
+
+# The version the `champion` alias names, behind MLflow's own scoring server (POST /invocations;
+# `finsig serving-example` prints a body built from real bars). The alias is resolved once, at
+# start: restart after a promotion. The registry is the tracking store, as for the assets; the
+# server execs `uvicorn` by name, hence the venv first on PATH.
+serve: setup
+	store="$${MLFLOW_TRACKING_URI:-sqlite:///$(FINSIG_HOME)/mlflow/mlflow.db}"; \
+	PATH="$(BIN):$$PATH" MLFLOW_TRACKING_URI="$$store" MLFLOW_REGISTRY_URI="$$store" \
+		$(BIN)/mlflow models serve -m "models:/finsig-direction@champion" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
 bench: setup
 	$(BIN)/python bench/market_pipeline.py

@@ -45,8 +45,8 @@ LABEL = "follows upstream updates"
 NEW_PARTITION_LABEL = "follows upstream updates and new partitions"
 
 
-# The longest path in the graph (bronze/news_articles -> ... -> ml/predictions has 6 edges).
-GRAPH_DEPTH = 6
+# The longest path in the graph (bronze/news_articles -> ... -> ml/performance_report has 7 edges).
+GRAPH_DEPTH = 7
 
 
 def upstream_in_progress(depth: int = GRAPH_DEPTH) -> dg.AutomationCondition:

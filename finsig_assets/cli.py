@@ -15,6 +15,7 @@ COMMANDS = {
     "init-instance": ("finsig_assets.instance_setup", "write $DAGSTER_HOME/dagster.yaml (pools, run queue)"),
     "summary": ("finsig_assets.warehouse_summary", "print row counts, quarantine reasons and feature ranges"),
     "model": ("finsig_assets.sentiment.model_download", "manage FinBERT weights: `finsig model download`"),
+    "serving-example": ("finsig_assets.ml.serving", "print a request body for `make serve` (the champion) from real bars"),
 }
 
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="finsig",
         description="finsig: S&P 500 candles and news to features, sentiment and models.",
-        epilog="\n".join(f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()),
+        epilog="\n".join(f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=sorted(COMMANDS), help="sub-command (see below)")

@@ -19,16 +19,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from finsig_assets.ml.direction_model import DirectionModelConfig, direction_model  # noqa: E402
 from finsig_assets.ml.ml_job import ml_training_job  # noqa: E402
 from finsig_assets.ml.mlflow_tracking import MlflowTracking  # noqa: E402
+from finsig_assets.ml.performance_report import PerformanceReportConfig, performance_report  # noqa: E402
 from finsig_assets.ml.predictions import PredictionsConfig, predictions  # noqa: E402
 
-ml_assets = [direction_model, predictions]
+ml_assets = [direction_model, predictions, performance_report]
 
 __all__ = [
     "DirectionModelConfig",
     "MlflowTracking",
+    "PerformanceReportConfig",
     "PredictionsConfig",
     "direction_model",
     "ml_assets",
     "ml_training_job",
+    "performance_report",
     "predictions",
 ]

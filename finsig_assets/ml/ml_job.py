@@ -18,11 +18,12 @@ with warnings.catch_warnings():  # dagster-mlflow 0.29 marks its own hook factor
     from dagster_mlflow import end_mlflow_on_run_finished
 
 from finsig_assets.ml.direction_model import direction_model
+from finsig_assets.ml.performance_report import performance_report
 from finsig_assets.ml.predictions import predictions
 
 ml_training_job = dg.define_asset_job(
     "ml_training",
-    selection=dg.AssetSelection.assets(direction_model, predictions),
+    selection=dg.AssetSelection.assets(direction_model, predictions, performance_report),
     hooks={end_mlflow_on_run_finished},
-    description="Train ml/direction_model and write ml/predictions for a range of sessions (single run).",
+    description="Train ml/direction_model, write ml/predictions and draw ml/performance_report for a range of sessions (single run).",
 )

@@ -62,7 +62,7 @@ def test_ui_backfill_with_the_sensor_and_automation_matches_a_cli_run(tmp_path):
         new_session = demo_range(home)[-1]
         t1 = time.perf_counter()
 
-        upstream_of_predictions = [n.key for n in _asset_nodes() if n.key.to_user_string() not in ("ml/predictions", "ml/direction_model")]
+        upstream_of_predictions = [n.key for n in _asset_nodes() if n.key.to_user_string() not in ("ml/predictions", "ml/direction_model", "ml/performance_report")]
         quiet = {"since": None}
 
         def latest(key: dg.AssetKey) -> float | None:
