@@ -39,6 +39,14 @@ CREATE TABLE IF NOT EXISTS ml.model_runs (
     value_of_news_auc     DOUBLE,              -- model AUC - market-only AUC on the same folds
     news_test_statistic   DOUBLE,              -- paired test of model vs market-only AUC (t, session clusters)
     news_test_p_value     DOUBLE,              -- its one-sided p-value: champion only when <= promotion_level
+    -- The 30-minute log-return regressor trained on the same window (registered model finsig-return).
+    return_model_version  INTEGER,
+    return_promoted       BOOLEAN,
+    return_r2             DOUBLE,              -- out-of-sample R² against the zero forecast (validation rows)
+    return_rank_ic        DOUBLE,
+    return_market_only_r2 DOUBLE,
+    return_market_only_rank_ic DOUBLE,
+    return_test_p_value   DOUBLE,              -- paired squared-error test against the market-only regressor
     metrics_json          VARCHAR,             -- every fold metric, for every model and baseline
     train_seconds         DOUBLE,
     recorded_at           TIMESTAMPTZ NOT NULL
@@ -46,3 +54,10 @@ CREATE TABLE IF NOT EXISTS ml.model_runs (
 -- Warehouses written before promotion was decided by a test.
 ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS news_test_statistic DOUBLE;
 ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS news_test_p_value DOUBLE;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_model_version INTEGER;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_promoted BOOLEAN;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_r2 DOUBLE;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_rank_ic DOUBLE;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_market_only_r2 DOUBLE;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_market_only_rank_ic DOUBLE;
+ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_test_p_value DOUBLE;

@@ -17,8 +17,13 @@ CREATE TABLE IF NOT EXISTS ml.predictions (
     -- The baselines served with the champion (fit on the same window), so its live record is
     -- judged against them on the same rows; NULL for versions trained before they were kept.
     p_up_market_only DOUBLE,            -- the market-only XGBoost
-    p_up_majority    DOUBLE             -- the window's up-rate (majority class)
+    p_up_majority    DOUBLE,            -- the window's up-rate (majority class)
+    -- The return regressor's champion as of the same session (NULL: none promoted yet).
+    return_model_version    INTEGER,
+    fwd_return_30m_forecast DOUBLE      -- forecast 30-minute log return
 );
 -- Warehouses written before the baselines were served.
 ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS p_up_market_only DOUBLE;
 ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS p_up_majority DOUBLE;
+ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS return_model_version INTEGER;
+ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS fwd_return_30m_forecast DOUBLE;

@@ -69,7 +69,7 @@ from finsig_assets import settings
 from finsig_assets.automation import follows_upstream
 from finsig_assets.checks.session_freshness import freshness_result
 from finsig_assets.materialization_metadata import markdown_table
-from finsig_assets.ml import baselines
+from finsig_assets.ml import baselines, return_model
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
 from finsig_assets.ml.direction_training import (
     TrainingDataError,
@@ -144,6 +144,13 @@ RUNS_SCHEMA = {
     "value_of_news_auc": pl.Float64,
     "news_test_statistic": pl.Float64,
     "news_test_p_value": pl.Float64,
+    "return_model_version": pl.Int32,
+    "return_promoted": pl.Boolean,
+    "return_r2": pl.Float64,
+    "return_rank_ic": pl.Float64,
+    "return_market_only_r2": pl.Float64,
+    "return_market_only_rank_ic": pl.Float64,
+    "return_test_p_value": pl.Float64,
     "metrics_json": pl.String,
     "train_seconds": pl.Float64,
     "recorded_at": pl.Datetime("us", "UTC"),
@@ -459,11 +466,23 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
     row["sentiment_model"] = sentiment_model
     data_hash = data_sha256(rows.sort("ts", "instrument"), features.all)
     config_hash = config_sha256(config, features)
+    ctx = RunContext(
+        partition=day,
+        window_first=first,
+        window_last=through,
+        window_sessions=config.window_sessions,
+        min_sessions=config.min_sessions,
+        rth_only=config.rth_only,
+        sentiment_model=sentiment_model,
+        dagster_run_id=context.run.run_id,
+        asset_key=ASSET_KEY.to_user_string(),
+    )
     versions = list_versions(client, tracking.registered_model_name)
     same = registered_with(versions, data_hash, config_hash)
     if same is not None:
         # Exactly this data and configuration were trained before: no new evidence, no new version.
-        return _reused_row(row, same, client, tracking), {"reused": same}
+        returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules.level)
+        return _reused_row(row, same, client, tracking) | returns.row_values(), {"reused": same, "returns": returns}
     try:
         outcome = train_direction_model(rows, features, train_settings)
     except TrainingDataError as exc:
@@ -476,21 +495,13 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
         preds = champion_recent_predictions(warehouse, tracking.registered_model_name, champion.version, through, rules.champion_record_sessions)
         comparison = compare_with_champion(champion, preds, outcome.oos, rules)
     decision = decide_promotion(outcome.scores, outcome.news_test, rules, comparison)
-    ctx = RunContext(
-        partition=day,
-        window_first=first,
-        window_last=through,
-        window_sessions=config.window_sessions,
-        min_sessions=config.min_sessions,
-        rth_only=config.rth_only,
-        sentiment_model=sentiment_model,
-        dagster_run_id=context.run.run_id,
-        asset_key=ASSET_KEY.to_user_string(),
-    )
     t0 = time.perf_counter()
     logged = log_training_run(tracking, outcome, ctx, train_settings, rules, decision, config_hash)
     moved = record_decision(client, tracking.registered_model_name, logged.version, through, decision)
     seconds = outcome.seconds | {"mlflow": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules.level)
+    seconds["return_model"] = time.perf_counter() - t0
     row |= _metrics_row(outcome, seconds) | {
         "mlflow_run_id": logged.run_id,
         "mlflow_experiment_id": logged.experiment_id,
@@ -502,8 +513,15 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
         "n_sessions": len(outcome.sessions),
         "n_trees": outcome.n_trees,
         "training_data_sha256": outcome.data_sha256,
+    } | returns.row_values()
+    detail = {
+        "outcome": outcome,
+        "decision": decision,
+        "logged": logged,
+        "comparison": comparison,
+        "seconds": seconds,
+        "returns": returns,
     }
-    detail = {"outcome": outcome, "decision": decision, "logged": logged, "comparison": comparison, "seconds": seconds}
     return row, detail
 
 
@@ -573,7 +591,7 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         meta["outcome"] = dg.MetadataValue.md(f"**No model trained** for {row['trade_date']}: {row['reason']}")
         return meta
     if "reused" in detail:
-        return meta | _reused_metadata(row, detail["reused"], tracking)
+        return meta | _reused_metadata(row, detail["reused"], tracking) | _return_metadata(detail["returns"], tracking)
     outcome, decision, logged = detail["outcome"], detail["decision"], detail["logged"]
     comparison = detail["comparison"]
     meta |= {
@@ -614,12 +632,27 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         + f"\n\n**Value of news** (AUC model - market-only): {fmt(outcome.value_of_news_auc)}\n\n"
         + f"**Decision: {decision.label}** ({champion_line})\n\n"
         + "\n".join(f"- {r}" for r in decision.reasons)
+        + f"\n\n**Return forecast** (`{tracking.return_model_name}`): {detail['returns'].summary()}"
         + "\n\n**Folds**\n\n"
         + folds
         + "\n\n"
         + markdown_table({"seconds " + k: f"{v:.2f}" for k, v in detail["seconds"].items()})
     )
-    return meta
+    return meta | _return_metadata(detail["returns"], tracking)
+
+
+def _return_metadata(returns, tracking: MlflowTracking) -> dict:
+    """The return regressor trained beside the model: its version, out-of-sample figures and decision."""
+    return {
+        "return_model_version": dg.MetadataValue.int(returns.version),
+        "return_model_uri": dg.MetadataValue.text(tracking.model_uri(returns.version, tracking.return_model_name)),
+        "return_oos_r2": _float_or_na(returns.r2),
+        "return_oos_rank_ic": _float_or_na(returns.rank_ic),
+        "return_market_only_oos_r2": _float_or_na(returns.market_only_r2),
+        "return_test_p_value": _float_or_na(returns.test_p_value),
+        "return_decision": dg.MetadataValue.text(("champion" if returns.promoted else "challenger only") + ("" if not returns.reused else " (reused)")),
+        "return_outcome": dg.MetadataValue.text(returns.summary()),
+    }
 
 
 def _reused_metadata(row: dict, version, tracking: MlflowTracking) -> dict:

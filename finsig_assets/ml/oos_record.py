@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from finsig_assets.ml.evaluation_metrics import finite_or_none, score
+from finsig_assets.ml.evaluation_metrics import finite_or_none, rank_ic, score
 from finsig_assets.warehouse import DuckDBWarehouse
 
 RECORD_TABLE = "ml.oos_record"
@@ -67,6 +67,21 @@ def session_scores(preds: pl.DataFrame) -> dict[str, float | int | None]:
         "brier": finite_or_none(s.brier),
         "accuracy": finite_or_none(s.accuracy),
         "rank_ic": finite_or_none(s.rank_ic),
+    }
+
+
+def session_return_scores(preds: pl.DataFrame) -> dict[str, float | int | None]:
+    """Out-of-sample R² against the zero forecast and rank IC of one session's return forecasts."""
+    rows = preds.filter(pl.col("fwd_return_30m").is_not_null() & pl.col("fwd_return_30m_forecast").is_not_null())
+    if rows.is_empty():
+        return {"return_rows": 0, "return_r2": None, "return_rank_ic": None}
+    r = rows["fwd_return_30m"].to_numpy()
+    f = rows["fwd_return_30m_forecast"].to_numpy()
+    sst = float(np.sum(r * r))
+    return {
+        "return_rows": rows.height,
+        "return_r2": finite_or_none(1.0 - float(np.sum((r - f) ** 2)) / sst) if sst > 0 else None,
+        "return_rank_ic": finite_or_none(rank_ic(f, r)),
     }
 
 

@@ -12,7 +12,11 @@ For each session D of the run (oldest first):
 3. Every row of D in ``gold.training_examples`` (regular hours unless ``rth_only`` is off) is
    scored; D's labels (``fwd_return_30m``, ``label_up``) are copied next to ``p_up`` -- NULL
    until they exist.
-4. Once labels exist, D's out-of-sample AUC, log loss, Brier, accuracy and rank IC go to
+4. The 30-minute log-return forecast (``fwd_return_30m_forecast``) comes from the return
+   regressor's own champion as of the same session (registered model ``finsig-return``,
+   :mod:`finsig_assets.ml.return_model`); NULL while no return regressor has been promoted.
+   Its session's out-of-sample R² (against the zero forecast) and rank IC are metadata.
+5. Once labels exist, D's out-of-sample AUC, log loss, Brier, accuracy and rank IC go to
    ``ml.oos_record`` and to the version's MLflow training run as ``oos_*`` metrics with
    step = YYYYMMDD of D (a re-run logs the same step again; the table keeps the latest).
 
@@ -48,7 +52,7 @@ from finsig_assets.ml.direction_model import TRAINING_EXAMPLES_KEY
 from finsig_assets.ml.evaluation_metrics import fmt
 from finsig_assets.ml.mlflow_logging import log_oos_metrics
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
-from finsig_assets.ml.oos_record import PREDICTIONS_TABLE, RECORD_TABLE, running_record, session_scores
+from finsig_assets.ml.oos_record import PREDICTIONS_TABLE, RECORD_TABLE, running_record, session_return_scores, session_scores
 from finsig_assets.ml.training_table import (
     LABEL_COLUMN,
     RETURN_COLUMN,
@@ -79,6 +83,8 @@ PREDICTION_SCHEMA = {
     "predicted_at": pl.Datetime("us", "UTC"),
     "p_up_market_only": pl.Float64,
     "p_up_majority": pl.Float64,
+    "return_model_version": pl.Int32,
+    "fwd_return_30m_forecast": pl.Float64,
 }
 RECORD_SCHEMA = {
     "trade_date": pl.Date,
@@ -130,6 +136,8 @@ def predictions(
     client = mlflow.client()
     name = mlflow.registered_model_name
     versions = list_versions(client, name)
+    return_versions = list_versions(client, mlflow.return_model_name)
+    return_boosters: dict[int, xgb.Booster] = {}
     available = set(discover_features(warehouse).all)
     boosters: dict[int, xgb.Booster] = {}
     market_boosters: dict[int, xgb.Booster | None] = {}
@@ -153,7 +161,17 @@ def predictions(
         if missing:
             raise dg.Failure(f"champion v{champ.version} needs columns missing from gold.training_examples: {missing}")
         market_names = list(market_booster.feature_names or []) if market_booster is not None else []
-        rows = read_session_rows(warehouse, day, sorted(set(names) | set(market_names)), config.rth_only)
+        # The return regressor: its own champion as of the same session (None: no forecast).
+        ret_champ = champion_as_of(return_versions, as_of)
+        if ret_champ is not None and ret_champ.version not in return_boosters:
+            return_boosters[ret_champ.version] = mlflow_load(mlflow, ret_champ.version, mlflow.return_model_name)
+        return_names = list(return_boosters[ret_champ.version].feature_names or []) if ret_champ is not None else []
+        if set(return_names) - available:
+            raise dg.Failure(
+                f"return champion v{ret_champ.version} needs columns missing from gold.training_examples: "
+                f"{sorted(set(return_names) - available)}"
+            )
+        rows = read_session_rows(warehouse, day, sorted(set(names) | set(market_names) | set(return_names)), config.rth_only)
         if rows.is_empty():
             outcomes.append(_outcome(day, as_of, champ, OUTCOME_NO_ROWS, "no rows of gold.training_examples for this session"))
             continue
@@ -182,6 +200,11 @@ def predictions(
             pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("predicted_at"),
             pl.Series("p_up_market_only", p_market).fill_nan(None),
             pl.lit(champ.train_up_rate, dtype=pl.Float64).alias("p_up_majority"),
+            pl.lit(ret_champ.version if ret_champ else None, dtype=pl.Int32).alias("return_model_version"),
+            pl.Series(
+                "fwd_return_30m_forecast",
+                _predict(return_boosters[ret_champ.version], rows, return_names) if ret_champ else np.full(rows.height, np.nan),
+            ).fill_nan(None),
         )
         frames.append(pred)
         scores = session_scores(pred)
@@ -198,7 +221,7 @@ def predictions(
         )
         if scores["n_labelled"] and champ.run_id:
             to_log.append((champ.run_id, day, scores))
-        outcomes.append(_outcome(day, as_of, champ, OUTCOME_PREDICTED, "", scores))
+        outcomes.append(_outcome(day, as_of, champ, OUTCOME_PREDICTED, "", scores | session_return_scores(pred), ret_champ))
         context.log.info(
             f"{day}: v{champ.version} (trained through {champ.trained_through}) scored {pred.height:,} rows; "
             f"{scores['n_labelled']:,} labelled, OOS AUC {fmt(scores['auc'])}"
@@ -225,9 +248,9 @@ def predictions(
     )
 
 
-def mlflow_load(tracking: MlflowTracking, version: int) -> xgb.Booster:
+def mlflow_load(tracking: MlflowTracking, version: int, model_name: str | None = None) -> xgb.Booster:
     tracking.activate()
-    return mlflow.xgboost.load_model(tracking.model_uri(version))
+    return mlflow.xgboost.load_model(tracking.model_uri(version, model_name))
 
 
 def load_market_only(client, run_id: str | None) -> xgb.Booster | None:
@@ -249,9 +272,12 @@ def _predict(booster: xgb.Booster, rows: pl.DataFrame, names: list[str]) -> np.n
     return booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
 
 
-def _outcome(day, as_of, champ, outcome: str, detail: str, scores: dict | None = None) -> dict:
+def _outcome(day, as_of, champ, outcome: str, detail: str, scores: dict | None = None, return_champ=None) -> dict:
     scores = scores or {}
     return {
+        "return_version": return_champ.version if return_champ else None,
+        "return_r2": scores.get("return_r2"),
+        "return_rank_ic": scores.get("return_rank_ic"),
         "session": day,
         "champion_as_of": as_of,
         "model_version": champ.version if champ else None,
@@ -280,6 +306,9 @@ def _metadata(context, frame, outcomes, scope, warehouse, tracking, client) -> d
             "oos_auc": fmt(o["auc"]),
             "oos_log_loss": fmt(o["log_loss"]),
             "oos_accuracy": fmt(o["accuracy"]),
+            "return_forecast_version": f"v{o['return_version']}" if o["return_version"] else "none (no return champion)",
+            "oos_return_r2": fmt(o["return_r2"]),
+            "oos_return_rank_ic": fmt(o["return_rank_ic"]),
         }
         if o["model_version"]:
             own["mlflow_model_version"] = dg.MetadataValue.url(tracking.version_link(o["model_version"]))

@@ -32,6 +32,7 @@ def served(warehouse, rng, strength: float, market_strength: float = 0.0, majori
                     "champion_as_of": [day - dt.timedelta(days=1)] * n, "p_up": p, "fwd_return_30m": signal * 1e-3,
                     "label_up": label, "predicted_at": [ts[0]] * n, "p_up_market_only": q,
                     "p_up_majority": [majority] * n,
+                    "return_model_version": [None] * n, "fwd_return_30m_forecast": [None] * n,
                 },
                 schema=PREDICTION_SCHEMA,
             )

@@ -80,3 +80,45 @@ def test_predictions_use_the_champion_from_before_the_session_and_record_oos(war
     assert "v1" in meta12["run_oos_record"] and "v2" in meta12["run_oos_record"]
     assert meta12["run_sessions_without_champion"] == 0
     assert "| " + str(s12) + " | " + str(s11) + " | v1 |" in meta13["run_sessions_table"]
+
+
+def test_the_return_forecast_comes_from_the_return_champion_as_of_the_previous_session(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:13], news_effect=0.6, seed=13)
+    s11, s12 = SESSIONS[11], SESSIONS[12]
+    train(warehouse, tracking, s11)
+    client = tracking.client()
+    name = tracking.return_model_name
+    # Whatever its own evidence said, make v1 the return champion to see it served.
+    client.set_model_version_tag(name, "1", "finsig.promoted", "true")
+    result = predict(warehouse, tracking, s12)
+    preds = warehouse.query("SELECT * FROM ml.predictions ORDER BY ts")
+    assert set(preds["return_model_version"].to_list()) == {1}
+    assert preds["fwd_return_30m_forecast"].null_count() == 0
+    # The served forecast is the registered regressor's own prediction for those rows.
+    import mlflow.xgboost
+    import numpy as np
+    import xgboost as xgb
+
+    booster = mlflow.xgboost.load_model(tracking.model_uri(1, name))
+    names = booster.feature_names
+    rows = warehouse.query(
+        f"SELECT {', '.join(names)} FROM gold.training_examples WHERE trade_date = ? AND is_rth ORDER BY ts, instrument", [s12]
+    )
+    expected = booster.predict(xgb.DMatrix(rows.to_numpy().astype(np.float32), feature_names=names))
+    np.testing.assert_allclose(preds["fwd_return_30m_forecast"].to_numpy(), expected, rtol=1e-6, atol=1e-9)
+    meta = metadata_of(result)
+    assert meta["return_forecast_version"] == "v1"
+    labelled = preds.filter(preds["fwd_return_30m"].is_not_null())
+    r, f = labelled["fwd_return_30m"].to_numpy(), labelled["fwd_return_30m_forecast"].to_numpy()
+    assert float(meta["oos_return_r2"]) == pytest.approx(1 - np.sum((r - f) ** 2) / np.sum(r**2), abs=1e-4)
+
+
+def test_without_a_return_champion_the_forecast_is_null(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:13], news_effect=0.0, seed=14)
+    train(warehouse, tracking, SESSIONS[11])
+    tracking.client().set_model_version_tag(tracking.registered_model_name, "1", "finsig.promoted", "true")
+    tracking.client().set_model_version_tag(tracking.return_model_name, "1", "finsig.promoted", "false")
+    result = predict(warehouse, tracking, SESSIONS[12])
+    preds = warehouse.query("SELECT * FROM ml.predictions")
+    assert preds.height > 0 and preds["fwd_return_30m_forecast"].null_count() == preds.height
+    assert metadata_of(result)["return_forecast_version"].startswith("none")
