@@ -16,8 +16,8 @@ against the market-only model served with it on the same rows.
 
 Goals: with no effect (``--null-seeds``, news_effect 0) at most 5 % of the trained partitions
 promoted, pooled over the seeds; with the planted effect ``make demo DEMO_NEWS_EFFECT=6`` uses
-(``--planted-seeds``), a champion by the 20th trained partition that stays promoted in most
-later ones.
+(``--planted-seeds``, at 30 and at 120 articles per session, ``--planted-articles``), a
+champion by the 20th trained partition that stays promoted in most later ones.
 
     .venv/bin/python bench/promotion_rates.py                     # 5 null + 2 planted data sets
     .venv/bin/python bench/promotion_rates.py --null-seeds 1 2 --planted-seeds
@@ -90,6 +90,7 @@ def run_case(seed: int, news_effect: float, sessions: int, articles: int, workdi
         "seed": seed,
         "news_effect": news_effect,
         "sessions": sessions,
+        "articles_per_session": articles,
         "trained": runs.height,
         "promoted": int(sum(promoted)),
         "first_promoted_at": first,  # n-th trained partition
@@ -132,7 +133,12 @@ def main() -> None:
     p.add_argument("--planted-seeds", type=int, nargs="*", default=[21, 22])
     p.add_argument("--planted-effect", type=float, default=6.0)
     p.add_argument("--sessions", type=int, default=45)
-    p.add_argument("--articles", type=int, default=30, help="articles per session (make demo's DEMO_ARTICLES default)")
+    p.add_argument("--articles", type=int, default=30, help="articles per session for the null data sets (make demo's default)")
+    p.add_argument(
+        "--planted-articles", type=int, nargs="*", default=[30, 120],
+        help="articles per session for the planted data sets: 30 is make demo's default, 120 what the Makefile's "
+        "planted example (make demo DEMO_NEWS_EFFECT=6 DEMO_ARTICLES=120) uses",
+    )
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -141,10 +147,12 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    cases = [(s, 0.0) for s in args.null_seeds] + [(s, args.planted_effect) for s in args.planted_seeds]
+    cases = [(s, 0.0, args.articles) for s in args.null_seeds] + [
+        (s, args.planted_effect, a) for a in args.planted_articles for s in args.planted_seeds
+    ]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda c: spawn(c[0], c[1], args.sessions, args.articles), cases))
+        results = list(pool.map(lambda c: spawn(c[0], c[1], args.sessions, c[2]), cases))
     for r in results:
         print(json.dumps(r))
     null = [r for r in results if r["news_effect"] == 0]
@@ -157,7 +165,7 @@ def main() -> None:
         )
     for r in planted:
         print(
-            f"PLANTED seed {r['seed']} effect {r['news_effect']}: first champion at trained partition {r['first_promoted_at']} "
+            f"PLANTED seed {r['seed']} effect {r['news_effect']}, {r['articles_per_session']} articles/session: first champion at trained partition {r['first_promoted_at']} "
             f"(goal <= 20), promoted after it {r['promoted_after_first']}; OOS AUC {r['oos_auc']} vs market-only "
             f"{r['oos_market_only_auc']} on {r['oos_rows']:,} rows"
         )

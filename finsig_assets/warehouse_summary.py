@@ -52,7 +52,8 @@ def _model_summary(conn) -> list[str]:
     """Fold metrics of the model against its baselines, and who is champion."""
     runs = conn.execute(
         "SELECT trade_date, status, model_version, promoted, model_auc, market_only_auc, majority_auc, "
-        "sign_ret_30m_auc, model_log_loss, market_only_log_loss, majority_log_loss, value_of_news_auc, reason "
+        "sign_ret_30m_auc, model_log_loss, market_only_log_loss, majority_log_loss, value_of_news_auc, news_test_p_value, "
+        "return_r2, reason "
         "FROM ml.model_runs ORDER BY trade_date"
     ).fetchall()
     if not runs:
@@ -60,14 +61,15 @@ def _model_summary(conn) -> list[str]:
     out = ["direction model per partition -- the model for that session, trained on the sessions before it",
            "(walk-forward folds inside each training window):",
            f"  {'partition':<11} {'status':<22} {'ver':>4} {'AUC':>6} {'mkt-only':>8} {'majority':>8} "
-           f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6}  promoted"]
-    for (day, status, version, promoted, auc, m_auc, maj_auc, s_auc, ll, m_ll, maj_ll, news, reason) in runs:
+           f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6} {'p':>6} {'ret R2':>7}  promoted"]
+    for (day, status, version, promoted, auc, m_auc, maj_auc, s_auc, ll, m_ll, maj_ll, news, p_value, r2, reason) in runs:
         if status != "trained":
             out.append(f"  {day!s:<11} {status[:22]:<22}   — {(reason or '')[:80]}")
             continue
         out.append(
             f"  {day!s:<11} {status:<22} {version or '':>4} {_fmt(auc):>6} {_fmt(m_auc):>8} {_fmt(maj_auc):>8} "
-            f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6}  {'yes' if promoted else 'no'}"
+            f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6} {_fmt(p_value):>6} "
+            f"{_fmt(r2):>7}  {'yes' if promoted else 'no'}"
         )
     champion = conn.execute(
         "SELECT model_name, model_version, window_last FROM ml.model_runs WHERE champion_alias_moved "
@@ -78,6 +80,8 @@ def _model_summary(conn) -> list[str]:
         f"champion: {champion[0]} version {champion[1]} (trained through {champion[2]})"
         if champion else "champion: none — no version showed evidence (a paired test against the market-only model) that news adds anything"
     )
+    out.append("  (p: one-sided p-value of the paired test news vs market-only; champion needs p <= 0.05. "
+               "ret R2: the return regressor's out-of-sample R² against the zero forecast)")
     if ("ml", "oos_record") in {tuple(r) for r in conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:
         oos = conn.execute(

@@ -68,6 +68,8 @@ E2E_TRAINING = {
     "max_trees": 60,
     "early_stopping_rounds": 10,
     "nthread": 1,
+    # The 12-session window validates on 6 sessions: allow the promotion test on them.
+    "min_test_sessions": 6,
 }
 
 # Promote every trained version, so that every session after the first trained partition is

@@ -45,6 +45,13 @@ from scipy.stats import rankdata
 from scipy.stats import t as student_t
 
 
+def format_p(p: float) -> str:
+    """A p-value as people read it: 0.0123, or 3.2e-05 when tiny (never 'p = 0.0000')."""
+    if not math.isfinite(p):
+        return "n/a"
+    return f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
+
+
 @dataclass(frozen=True)
 class PairedAucTest:
     """``H0: AUC(a) <= AUC(b)`` against ``AUC(a) > AUC(b)`` on the same rows."""
@@ -68,7 +75,7 @@ class PairedAucTest:
             return f"undefined ({self.n_rows:,} rows, {self.n_clusters} sessions)"
         return (
             f"AUC {self.auc_a:.4f} vs {self.auc_b:.4f}: difference {self.difference:+.4f}, SE {self.standard_error:.4f}, "
-            f"t = {self.statistic:.2f} (df {self.n_clusters - 1}), one-sided p = {self.p_value:.4f} "
+            f"t = {self.statistic:.2f} (df {self.n_clusters - 1}), one-sided p = {format_p(self.p_value)} "
             f"({self.n_rows:,} rows in {self.n_clusters} sessions)"
         )
 
@@ -84,7 +91,8 @@ class AucEstimate:
         if not (math.isfinite(self.auc) and math.isfinite(self.standard_error)) or self.n_clusters < 2:
             return (math.nan, math.nan)
         q = float(student_t.ppf(0.5 + level / 2, self.n_clusters - 1))
-        return (self.auc - q * self.standard_error, self.auc + q * self.standard_error)
+        # An AUC lives in [0, 1]; with few sessions the t band reaches past it.
+        return (max(0.0, self.auc - q * self.standard_error), min(1.0, self.auc + q * self.standard_error))
 
 
 def auc_influence(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray]:

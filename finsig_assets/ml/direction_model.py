@@ -82,7 +82,7 @@ from finsig_assets.ml.version_reuse import config_sha256, registered_with, reuse
 from finsig_assets.ml.evaluation_metrics import METRIC_NAMES, finite_or_none, fmt
 from finsig_assets.ml.mlflow_logging import RunContext, log_training_run
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
-from finsig_assets.ml.oos_record import champion_recent_predictions
+from finsig_assets.ml.oos_record import champion_recent_predictions, recomputed_record
 from finsig_assets.ml.promotion import PromotionRules, compare_with_champion, decide_promotion, record_decision
 from finsig_assets.ml.training_table import (
     HORIZON,
@@ -192,6 +192,11 @@ class DirectionModelConfig(dg.Config):
         description="One-sided level of the paired test (session-clustered DeLong) that the model's AUC beats the "
         "market-only model's on the validation rows; champion only when p <= this.",
     )
+    min_test_sessions: int = Field(
+        default=8,
+        description="The paired test needs at least this many validation sessions (its clusters) to count as evidence; "
+        "with validation_fraction 0.5 that is a window of 15 sessions or more.",
+    )
     require_log_loss_beats_majority: bool = Field(default=True)
     champion_level: float = Field(
         default=0.05,
@@ -222,6 +227,7 @@ class DirectionModelConfig(dg.Config):
     def promotion_rules(self) -> PromotionRules:
         return PromotionRules(
             level=self.promotion_level,
+            min_test_sessions=self.min_test_sessions,
             require_log_loss_beats_majority=self.require_log_loss_beats_majority,
             champion_level=self.champion_level,
             champion_record_sessions=self.champion_record_sessions,
@@ -371,7 +377,7 @@ def direction_model(
     client = mlflow.client()
     # Per partition, only its row and its metadata are kept: a year's backfill must not hold
     # 252 boosters and their fold predictions in memory.
-    rows, per_partition, refusals = [], {}, []
+    rows, per_partition, refusals, champion_boosters = [], {}, [], {}
     for i, day in enumerate(sessions, start=1):
         t0 = time.perf_counter()
         through = previous_session(day)
@@ -381,7 +387,9 @@ def direction_model(
             row = _base_row(day, STATUS_NO_DATA, _no_data_reason(day, data_ends, config), context.run.run_id, config)
             detail = None
         else:
-            row, detail = _train_partition(context, config, settings_, rules, warehouse, mlflow, client, features, examples, day)
+            row, detail = _train_partition(
+                context, config, settings_, rules, warehouse, mlflow, client, features, examples, day, champion_boosters
+            )
         row["train_seconds"] = time.perf_counter() - t0
         _write_run(warehouse, row)
         rows.append(row)
@@ -432,7 +440,9 @@ def _no_data_reason(day: dt.date, data_ends: dt.date | None, config: DirectionMo
     )
 
 
-def _train_partition(context, config, train_settings, rules, warehouse, tracking, client, features: FeatureSet, examples, day):
+def _train_partition(
+    context, config, train_settings, rules, warehouse, tracking, client, features: FeatureSet, examples, day, champion_boosters: dict
+):
     """The model for session ``day``: trained on the window that ends with the session before it."""
     through = previous_session(day)
     sessions = window_sessions(through, config.window_sessions)
@@ -481,7 +491,7 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
     same = registered_with(versions, data_hash, config_hash)
     if same is not None:
         # Exactly this data and configuration were trained before: no new evidence, no new version.
-        returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules.level)
+        returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules)
         return _reused_row(row, same, client, tracking) | returns.row_values(), {"reused": same, "returns": returns}
     try:
         outcome = train_direction_model(rows, features, train_settings)
@@ -493,6 +503,11 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
     comparison = None
     if champion is not None:
         preds = champion_recent_predictions(warehouse, tracking.registered_model_name, champion.version, through, rules.champion_record_sessions)
+        if preds.height < rules.min_record_rows and champion.trained_through is not None:
+            # Not served yet (a backfill trains every partition before it predicts): the same
+            # record, recomputed from the rows the champion would have scored.
+            booster = _champion_booster(tracking, champion.version, champion_boosters)
+            preds = recomputed_record(booster, examples, champion.trained_through, through, rules.champion_record_sessions)
         comparison = compare_with_champion(champion, preds, outcome.oos, rules)
     decision = decide_promotion(outcome.scores, outcome.news_test, rules, comparison)
     t0 = time.perf_counter()
@@ -500,7 +515,7 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
     moved = record_decision(client, tracking.registered_model_name, logged.version, through, decision)
     seconds = outcome.seconds | {"mlflow": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules.level)
+    returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules)
     seconds["return_model"] = time.perf_counter() - t0
     row |= _metrics_row(outcome, seconds) | {
         "mlflow_run_id": logged.run_id,
@@ -523,6 +538,16 @@ def _train_partition(context, config, train_settings, rules, warehouse, tracking
         "returns": returns,
     }
     return row, detail
+
+
+def _champion_booster(tracking: MlflowTracking, version: int, loaded: dict):
+    """The champion's booster, loaded once per run (``loaded``: this run's cache)."""
+    if version not in loaded:
+        import mlflow.xgboost
+
+        tracking.activate()
+        loaded[version] = mlflow.xgboost.load_model(tracking.model_uri(version))
+    return loaded[version]
 
 
 def _reused_row(row: dict, version, client, tracking: MlflowTracking) -> dict:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import t as student_t
 
+from finsig_assets.ml.auc_inference import format_p
+
 
 @dataclass(frozen=True)
 class LossDifferentialTest:
@@ -38,7 +40,7 @@ class LossDifferentialTest:
             return f"undefined ({self.n_rows:,} rows, {self.n_clusters} sessions)"
         return (
             f"squared-error reduction {self.mean_difference:+.3e} (SE {self.standard_error:.3e}), "
-            f"t = {self.statistic:.2f} (df {self.n_clusters - 1}), one-sided p = {self.p_value:.4f} "
+            f"t = {self.statistic:.2f} (df {self.n_clusters - 1}), one-sided p = {format_p(self.p_value)} "
             f"({self.n_rows:,} rows in {self.n_clusters} sessions)"
         )
 

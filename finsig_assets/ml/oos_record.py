@@ -94,6 +94,33 @@ def champion_recent_predictions(
     )
 
 
+def recomputed_record(
+    booster, examples: pl.DataFrame, trained_through: dt.date, through: dt.date, sessions: int
+) -> pl.DataFrame:
+    """The champion's record as ``ml/predictions`` would have written it, from labelled window rows.
+
+    A single-run backfill trains every model partition before ``ml/predictions`` runs, so
+    ``ml.predictions`` holds no record yet when a challenger is judged. The champion's live
+    predictions are a pure function of its booster and the rows of the sessions it served
+    (after its ``trained_through``, up to ``through``): recomputing them gives the same
+    out-of-sample record (same columns as :func:`champion_recent_predictions`).
+    """
+    import xgboost as xgb
+
+    names = list(booster.feature_names or [])
+    served = examples.filter(pl.col("trade_date").is_between(trained_through, through, closed="right"))
+    if served.is_empty() or not set(names) <= set(examples.columns):
+        return pl.DataFrame(schema={"instrument": pl.String, "ts": pl.Datetime("us", "UTC"), "trade_date": pl.Date,
+                                    "p_up": pl.Float64, "label_up": pl.Boolean, "fwd_return_30m": pl.Float64})
+    keep = sorted(served["trade_date"].unique().to_list())[-sessions:]
+    served = served.filter(pl.col("trade_date").is_in(keep)).sort("ts", "instrument")
+    x = served.select(pl.col(names).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
+    p_up = booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
+    return served.select(
+        "instrument", "ts", "trade_date", pl.Series("p_up", p_up), "label_up", pl.col("fwd_return_30m").cast(pl.Float64)
+    )
+
+
 def running_record(warehouse: DuckDBWarehouse, through: dt.date) -> pl.DataFrame:
     """Per version: sessions predicted and pooled out-of-sample metrics up to ``through``."""
     with warehouse.connection() as conn:

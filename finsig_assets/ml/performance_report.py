@@ -233,7 +233,7 @@ def _report(day, upto, series, champ, importance, versions, config) -> dict:
     window = f"{last['window_sessions']} labelled sessions {last['window_first']}..{last['trade_date']}"
     figures = {
         "Rolling out-of-sample AUC": plots.rolling_auc_figure(
-            points, f"Report {day}: served champion, rolling AUC over {config.window_sessions} labelled sessions"
+            points, f"Report {day}: served champion, rolling AUC (each point: up to {config.window_sessions} labelled sessions)"
         ),
         "Calibration": plots.calibration_figure(calibration, f"Report {day}: calibration of the champion\nover {window}"),
         "Champion history": plots.champion_history_figure(history, marks, f"Report {day}: version serving each session"),

@@ -173,14 +173,16 @@ def predictions(
             )
         rows = read_session_rows(warehouse, day, sorted(set(names) | set(market_names) | set(return_names)), config.rth_only)
         if rows.is_empty():
-            outcomes.append(_outcome(day, as_of, champ, OUTCOME_NO_ROWS, "no rows of gold.training_examples for this session"))
+            outcomes.append(
+                _outcome(day, as_of, champ, OUTCOME_NO_ROWS, "no rows of gold.training_examples for this session", None, ret_champ)
+            )
             continue
         used = sorted(sentiment_models(rows["sentiment_model"].unique().to_list()))
         trained_on = champ.sentiment_model
         if used and (len(used) > 1 or (trained_on and used[0] != trained_on)):
             reason = f"refused: sentiment model {used} in the session, champion v{champ.version} was trained on {trained_on!r}"
             context.log.warning(f"{day}: {reason}")
-            outcomes.append(_outcome(day, as_of, champ, reason, reason))
+            outcomes.append(_outcome(day, as_of, champ, reason, reason, None, ret_champ))
             continue
         x = rows.select(pl.col(names).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
         p_up = booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
@@ -317,7 +319,9 @@ def _metadata(context, frame, outcomes, scope, warehouse, tracking, client) -> d
         "sessions": len(outcomes),
         "sessions_predicted": sum(o["outcome"] == OUTCOME_PREDICTED for o in outcomes),
         "sessions_without_champion": sum(o["outcome"] == OUTCOME_NO_CHAMPION for o in outcomes),
-        "versions_used": ", ".join(sorted({f"v{o['model_version']}" for o in outcomes if o["outcome"] == OUTCOME_PREDICTED})) or "none",
+        "versions_used": ", ".join(
+            f"v{v}" for v in sorted({o["model_version"] for o in outcomes if o["outcome"] == OUTCOME_PREDICTED})
+        ) or "none",
         "champion_alias_now": f"v{holder.version} (trained through {holder.trained_through})" if holder else "none",
     }
     meta = partition_metadata(context, frame, scope.sessions, scope.label, run_summary, per_partition)

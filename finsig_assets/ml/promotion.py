@@ -9,14 +9,19 @@
      The test is DeLong's with a session-clustered variance, stratified by fold
      (:mod:`finsig_assets.ml.auc_inference`): neighbouring 30-minute labels overlap, so rows
      are not independent evidence; sessions are. A fixed AUC margin, the rule this replaces,
-     let fold noise through on 1 to 5 partitions in 36 of data where news had no effect at all;
+     let fold noise through on 1 to 5 partitions in 36 of data where news had no effect at all.
+     The test needs at least ``min_test_sessions`` (8) validation sessions: with fewer clusters a
+     cluster-robust variance is itself too noisy to be evidence -- on generated data without any
+     effect, 8 of 10 false promotions came from windows with 5 to 7 validation sessions;
   2. (``require_log_loss_beats_majority``) its log loss is below the majority class's, which
      predicts the training up-rate -- its probabilities are better than knowing nothing;
   3. once a champion exists (the champion as of the end of the previous session,
      :func:`finsig_assets.ml.champion_history.champion_as_of`), it is not *measurably* worse
      than the champion's recent out-of-sample record: the champion's last
      ``champion_record_sessions`` predicted sessions up to this partition, from
-     ``ml.predictions``. Where the candidate's validation folds cover the same rows, both AUCs
+     ``ml.predictions`` -- or, where those are not written yet (a single-run backfill trains
+     every partition before it predicts), the same predictions recomputed from the rows the
+     champion served (:func:`finsig_assets.ml.oos_record.recomputed_record`). Where the candidate's validation folds cover the same rows, both AUCs
      are computed on exactly those rows (candidate: its fold prediction; champion: its live
      prediction -- both out of sample) and compared with the paired clustered test; otherwise
      the candidate's fold AUC and the champion's pooled record are compared as independent
@@ -64,6 +69,7 @@ TAG_NEWS_TEST = "finsig.news_test"
 @dataclass(frozen=True)
 class PromotionRules:
     level: float = 0.05
+    min_test_sessions: int = 8
     require_log_loss_beats_majority: bool = True
     champion_level: float = 0.05
     champion_record_sessions: int = 20
@@ -174,9 +180,9 @@ def decide_promotion(
     else:
         check(
             "news_adds_to_market_only",
-            test.defined and test.p_value <= rules.level,
+            test.defined and test.n_clusters >= rules.min_test_sessions and test.p_value <= rules.level,
             f"news vs market-only, paired test on the validation rows: {test.describe()}; "
-            f"needs p <= {rules.level:g}",
+            f"needs p <= {rules.level:g} over at least {rules.min_test_sessions} validation sessions",
         )
     if rules.require_log_loss_beats_majority:
         ok = np.isfinite(model.log_loss) and np.isfinite(majority.log_loss) and model.log_loss < majority.log_loss

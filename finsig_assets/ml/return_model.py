@@ -8,7 +8,8 @@ Champion rule, the direction model's adapted to a regression (all on the validat
 
 1. **news reduces the error**: the paired squared-error test against the market-only regressor
    (:mod:`finsig_assets.ml.loss_differential`) rejects "news adds nothing" at the same
-   ``level`` as the direction model's AUC test;
+   ``level``, over as many validation sessions (``min_test_sessions``), as the direction
+   model's AUC test;
 2. its out-of-sample R² against the zero forecast is above 0 (it beats predicting no move);
 3. its rank IC is above 0.
 
@@ -46,7 +47,7 @@ from finsig_assets.ml.direction_training import TrainingSettings
 from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
 from finsig_assets.ml.mlflow_logging import RunContext
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
-from finsig_assets.ml.promotion import PromotionDecision, record_decision
+from finsig_assets.ml.promotion import PromotionDecision, PromotionRules, record_decision
 from finsig_assets.ml.return_training import MARKET_ONLY, MODEL, ZERO, ReturnOutcome, train_return_model
 from finsig_assets.ml.training_table import FeatureSet
 from finsig_assets.ml.version_reuse import TAG_CONFIG_SHA256, TAG_DATA_SHA256, registered_with
@@ -94,7 +95,7 @@ class ReturnModelResult:
         )
 
 
-def decide(outcome: ReturnOutcome, level: float) -> PromotionDecision:
+def decide(outcome: ReturnOutcome, rules: PromotionRules) -> PromotionDecision:
     d = PromotionDecision(promote=False)
     model, market = outcome.scores[MODEL], outcome.scores[MARKET_ONLY]
 
@@ -105,8 +106,9 @@ def decide(outcome: ReturnOutcome, level: float) -> PromotionDecision:
     t = outcome.test
     check(
         "news_reduces_error_vs_market_only",
-        t.defined and t.p_value <= level,
-        f"news vs market-only regressor, paired test on the validation rows: {t.describe()}; needs p <= {level:g}",
+        t.defined and t.n_clusters >= rules.min_test_sessions and t.p_value <= rules.level,
+        f"news vs market-only regressor, paired test on the validation rows: {t.describe()}; needs p <= {rules.level:g} "
+        f"over at least {rules.min_test_sessions} validation sessions",
     )
     check("r2_beats_zero_forecast", math.isfinite(model.r2) and model.r2 > 0, f"out-of-sample R² {fmt(model.r2)} vs zero forecast 0")
     check("rank_ic_positive", math.isfinite(model.rank_ic) and model.rank_ic > 0, f"rank IC {fmt(model.rank_ic)} (market-only {fmt(market.rank_ic)})")
@@ -133,7 +135,7 @@ def train_or_reuse(
     ctx: RunContext,
     data_hash: str,
     config_hash: str,
-    level: float,
+    rules: PromotionRules,
 ) -> ReturnModelResult:
     client = tracking.client()
     name = tracking.return_model_name
@@ -155,7 +157,7 @@ def train_or_reuse(
             reasons=f"reused v{same.version}: same training data and configuration",
         )
     outcome = train_return_model(rows, features, settings)
-    decision = decide(outcome, level)
+    decision = decide(outcome, rules)
     run_id, version = _log(tracking, outcome, ctx, settings, decision, data_hash, config_hash)
     moved = record_decision(client, name, version, ctx.window_last, decision)
     model, market = outcome.scores[MODEL], outcome.scores[MARKET_ONLY]

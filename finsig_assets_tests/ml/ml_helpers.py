@@ -24,6 +24,8 @@ FAST_TRAINING = {
     "max_trees": 60,
     "early_stopping_rounds": 10,
     "nthread": 1,
+    # 3 folds over a 12-session window validate on 6 sessions: allow the test on them.
+    "min_test_sessions": 6,
 }
 
 

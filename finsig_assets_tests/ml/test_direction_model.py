@@ -134,8 +134,9 @@ def test_a_range_trains_one_model_per_partition_and_records_insufficient_history
     assert (second["status"], second["model_version"], second["window_last"]) == ("trained", 1, SESSIONS[5])
     assert (third["status"], third["model_version"], third["window_last"]) == ("trained", 2, SESSIONS[6])
     assert second["training_data_sha256"] != third["training_data_sha256"]
-    # Chronological: v2 was judged against v1, the champion as of the previous session.
-    assert "champion v1 has no usable out-of-sample record" in third["decision_reasons"]
+    # 6- and 7-session windows validate on 3 sessions: too few to count as evidence.
+    assert not second["promoted"] and not third["promoted"]
+    assert "FAIL: news vs market-only" in third["decision_reasons"] and "at least 6 validation sessions" in third["decision_reasons"]
     client = tracking.client()
     assert {mv.tags["finsig.trained_through"] for mv in client.search_model_versions(f"name='{tracking.registered_model_name}'")} == {
         SESSIONS[5].isoformat(),
@@ -264,3 +265,30 @@ def test_a_session_without_labelled_data_trains_nothing_and_says_why(warehouse, 
     assert f"no labelled regular-hours rows in {SESSIONS[8]}" in run["reason"]
     assert "the session has no labelled data" in run["reason"]
     assert tracking.client().search_model_versions(f"name='{tracking.registered_model_name}'") == []
+
+
+def test_in_a_backfill_a_challenger_meets_the_champions_recomputed_record(warehouse, tracking):
+    """One run trains v1 and v2 before anything is predicted: v2 is still judged against v1's
+    record on the session v1 would have served, recomputed from the same rows."""
+    insert_synthetic(warehouse, SESSIONS[:13], news_effect=0.6, seed=1)
+    train(warehouse, tracking, SESSIONS[11], SESSIONS[12])
+    first, second = model_runs(warehouse).rows(named=True)
+    assert first["promoted"], first["decision_reasons"]
+    labelled = warehouse.query(
+        "SELECT count(*) AS n FROM gold.training_examples WHERE trade_date = ? AND is_rth AND label_up IS NOT NULL", [SESSIONS[12]]
+    )["n"][0]
+    assert f"vs champion v1's out-of-sample record (same rows, {labelled:,} rows, {SESSIONS[12]}..{SESSIONS[12]})" in second["decision_reasons"]
+    assert "no usable out-of-sample record" not in second["decision_reasons"]
+    # The recomputed record is what ml/predictions stores once it runs.
+    from finsig_assets.ml.oos_record import champion_recent_predictions, recomputed_record
+    from finsig_assets.ml.predictions import mlflow_load, predictions
+    from finsig_assets.ml.training_table import discover_features, read_labelled_examples
+    from finsig_assets_tests.ml.ml_helpers import materialize
+
+    materialize([predictions], warehouse, tracking, SESSIONS[12])
+    stored = champion_recent_predictions(warehouse, tracking.registered_model_name, 1, SESSIONS[12], 20)
+    examples = read_labelled_examples(warehouse, SESSIONS[0], SESSIONS[12], discover_features(warehouse), True)
+    again = recomputed_record(mlflow_load(tracking, 1), examples, SESSIONS[11], SESSIONS[12], 20)
+    assert stored.height == again.height == labelled
+    assert (stored["ts"] == again["ts"]).all()
+    assert abs(stored["p_up"] - again["p_up"]).max() < 1e-9

@@ -47,6 +47,9 @@ def test_news_must_be_significant_not_just_larger():
     assert not d.promote
     assert d.checks["news_adds_to_market_only"] is False and d.checks["log_loss_beats_majority"] is True
     assert any(r.startswith("FAIL") and "market-only" in r and "p <= 0.05" in r for r in d.reasons)
+    few_sessions = PairedAucTest(0.6, 0.55, 0.05, 0.01, 5.0, 0.001, 2000, 5)  # 5 < min_test_sessions
+    d = decide_promotion(scores(0.60, 0.55), few_sessions, RULES, None)
+    assert not d.promote and "at least 8 validation sessions" in d.reasons[0]
     undefined = PairedAucTest(0.6, 0.55, 0.05, math.nan, math.nan, math.nan, 100, 1)
     assert decide_promotion(scores(0.60, 0.55), undefined, RULES, None).checks["news_adds_to_market_only"] is False
 
