@@ -17,7 +17,8 @@ What is used instead -- DeLong's structural components with a **cluster-robust**
   2014).
 - Rows are grouped in clusters -- sessions: labels never cross a session's close (they are
   NULL there), so dependence lives within a session and sessions are taken as independent.
-  The variance is ``C / (C - 1) * sum_c (sum of the influences of cluster c)^2``. With one row
+  The variance is ``C / (C - K) * sum_c (sum of the influences of cluster c)^2`` for ``K``
+  folds (``K = 1`` without folds). With one row
   per cluster this is DeLong's variance (to a factor ``m / (m - 1)``), which the tests check
   against an O(mn) reference.
 - Several validation folds: finsig's fold AUC is the row-weighted mean of the folds' AUCs
@@ -27,7 +28,9 @@ What is used instead -- DeLong's structural components with a **cluster-robust**
 - A paired difference (model vs market-only on the same rows) has the difference of the two
   influences per row; the shared rows' noise cancels, which is why the test is paired.
 - Few clusters make the variance estimate itself noisy: the statistic is referred to
-  Student's t with ``C - 1`` degrees of freedom, not to the normal.
+  Student's t, not to the normal, with ``C - K`` degrees of freedom for ``K`` folds -- the
+  influences are centred within each fold, one constraint per fold (see
+  :func:`_clustered_variance`).
 
 The tests check, on simulated sessions with overlapping labels and no signal, that the
 one-sided 5 % test rejects close to 5 % of the time while the row-independent DeLong test
@@ -64,6 +67,7 @@ class PairedAucTest:
     p_value: float  # one-sided
     n_rows: int
     n_clusters: int
+    df: int = 0  # degrees of freedom of the t reference: sessions minus folds
     method: str = "DeLong, session-clustered, fold-stratified"
 
     @property
@@ -75,7 +79,7 @@ class PairedAucTest:
             return f"undefined ({self.n_rows:,} rows, {self.n_clusters} sessions)"
         return (
             f"AUC {self.auc_a:.4f} vs {self.auc_b:.4f}: difference {self.difference:+.4f}, SE {self.standard_error:.4f}, "
-            f"t = {self.statistic:.2f} (df {self.n_clusters - 1}), one-sided p = {format_p(self.p_value)} "
+            f"t = {self.statistic:.2f} (df {self.df}), one-sided p = {format_p(self.p_value)} "
             f"({self.n_rows:,} rows in {self.n_clusters} sessions)"
         )
 
@@ -86,11 +90,12 @@ class AucEstimate:
     standard_error: float
     n_rows: int
     n_clusters: int
+    df: int = 0
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
-        if not (math.isfinite(self.auc) and math.isfinite(self.standard_error)) or self.n_clusters < 2:
+        if not (math.isfinite(self.auc) and math.isfinite(self.standard_error)) or self.df < 1:
             return (math.nan, math.nan)
-        q = float(student_t.ppf(0.5 + level / 2, self.n_clusters - 1))
+        q = float(student_t.ppf(0.5 + level / 2, self.df))
         # An AUC lives in [0, 1]; with few sessions the t band reaches past it.
         return (max(0.0, self.auc - q * self.standard_error), min(1.0, self.auc + q * self.standard_error))
 
@@ -114,8 +119,9 @@ def auc_influence(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray]:
     return auc, psi
 
 
-def _stratified(y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> tuple[float, np.ndarray]:
-    """Row-weighted mean of the folds' AUCs and each row's influence on it (folds of one class left out)."""
+def _stratified(y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> tuple[float, np.ndarray, int]:
+    """Row-weighted mean of the folds' AUCs, each row's influence on it, and the folds used
+    (folds of one class are left out)."""
     total, psi, weights = 0.0, np.zeros(y.size), []
     parts = []
     for k in np.unique(folds):
@@ -125,21 +131,30 @@ def _stratified(y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> tuple[float,
             parts.append((idx, a, inf))
             weights.append(idx.size)
     if not parts:
-        return math.nan, psi
+        return math.nan, psi, 0
     w = np.asarray(weights, dtype=float) / float(sum(weights))
     for wk, (idx, a, inf) in zip(w, parts):
         total += wk * a
         psi[idx] = wk * inf
-    return total, psi
+    return total, psi, len(parts)
 
 
-def _clustered_variance(psi: np.ndarray, clusters: np.ndarray) -> tuple[float, int]:
+def _clustered_variance(psi: np.ndarray, clusters: np.ndarray, strata: int = 1) -> tuple[float, int, int]:
+    """Cluster-robust variance of a sum of influences, the clusters and the degrees of freedom.
+
+    Influences are centred within each of ``strata`` folds (they sum to zero there), so the
+    cluster sums obey one linear constraint per fold: ``C - strata`` degrees of freedom, and the
+    small-sample factor is ``C / (C - strata)``. With two sessions in a fold, their two sums are
+    each other's negatives -- counting them as two independent clusters (``C / (C - 1)``) would
+    understate the variance and make a test with few sessions reject far too often.
+    """
     _, codes = np.unique(clusters, return_inverse=True)
     sums = np.bincount(codes, weights=psi)
     c = sums.size
-    if c < 2:
-        return math.nan, c
-    return float(c / (c - 1) * np.sum(sums * sums)), c
+    df = c - max(strata, 1)
+    if df < 1:
+        return math.nan, c, df
+    return float(c / df * np.sum(sums * sums)), c, df
 
 
 def _folds_or_one(folds: np.ndarray | None, size: int) -> np.ndarray:
@@ -149,9 +164,9 @@ def _folds_or_one(folds: np.ndarray | None, size: int) -> np.ndarray:
 def auc_estimate(y: np.ndarray, p: np.ndarray, clusters: np.ndarray, folds: np.ndarray | None = None) -> AucEstimate:
     """The (fold-stratified) AUC with its cluster-robust standard error."""
     y = np.asarray(y, dtype=bool)
-    a, psi = _stratified(y, np.asarray(p, dtype=float), _folds_or_one(folds, y.size))
-    var, c = _clustered_variance(psi, np.asarray(clusters))
-    return AucEstimate(a, math.sqrt(var) if math.isfinite(var) else math.nan, int(y.size), c)
+    a, psi, k = _stratified(y, np.asarray(p, dtype=float), _folds_or_one(folds, y.size))
+    var, c, df = _clustered_variance(psi, np.asarray(clusters), k)
+    return AucEstimate(a, math.sqrt(var) if math.isfinite(var) else math.nan, int(y.size), c, df)
 
 
 def paired_auc_test(
@@ -164,20 +179,20 @@ def paired_auc_test(
     """One-sided paired test that ``p_a`` ranks ``y`` better than ``p_b`` on the same rows."""
     y = np.asarray(y, dtype=bool)
     f = _folds_or_one(folds, y.size)
-    a, psi_a = _stratified(y, np.asarray(p_a, dtype=float), f)
-    b, psi_b = _stratified(y, np.asarray(p_b, dtype=float), f)
-    var, c = _clustered_variance(psi_a - psi_b, np.asarray(clusters))
+    a, psi_a, k = _stratified(y, np.asarray(p_a, dtype=float), f)
+    b, psi_b, _ = _stratified(y, np.asarray(p_b, dtype=float), f)
+    var, c, df = _clustered_variance(psi_a - psi_b, np.asarray(clusters), k)
     diff = a - b
     if not (math.isfinite(diff) and math.isfinite(var)):
-        return PairedAucTest(a, b, diff, math.nan, math.nan, math.nan, int(y.size), c)
+        return PairedAucTest(a, b, diff, math.nan, math.nan, math.nan, int(y.size), c, df)
     se = math.sqrt(var)
     if se == 0.0:
         # Identical rankings (e.g. no news columns: the model is the market-only model).
         stat = 0.0 if diff == 0 else math.copysign(math.inf, diff)
         p_value = 0.5 if diff == 0 else (0.0 if diff > 0 else 1.0)
-        return PairedAucTest(a, b, diff, 0.0, stat, p_value, int(y.size), c)
+        return PairedAucTest(a, b, diff, 0.0, stat, p_value, int(y.size), c, df)
     stat = diff / se
-    return PairedAucTest(a, b, diff, se, stat, float(student_t.sf(stat, c - 1)), int(y.size), c)
+    return PairedAucTest(a, b, diff, se, stat, float(student_t.sf(stat, df)), int(y.size), c, df)
 
 
 def unpaired_auc_test(first: AucEstimate, second: AucEstimate) -> PairedAucTest:
@@ -186,10 +201,11 @@ def unpaired_auc_test(first: AucEstimate, second: AucEstimate) -> PairedAucTest:
     diff = first.auc - second.auc
     var = first.standard_error**2 + second.standard_error**2
     c = min(first.n_clusters, second.n_clusters)
+    df = min(first.df, second.df)
     n = first.n_rows + second.n_rows
-    if not (math.isfinite(diff) and math.isfinite(var)) or var == 0 or c < 2:
-        return PairedAucTest(first.auc, second.auc, diff, math.nan, math.nan, math.nan, n, c, method)
+    if not (math.isfinite(diff) and math.isfinite(var)) or var == 0 or df < 1:
+        return PairedAucTest(first.auc, second.auc, diff, math.nan, math.nan, math.nan, n, c, df, method)
     se = math.sqrt(var)
     stat = diff / se
     # Degrees of freedom of the smaller sample: conservative where Welch-Satterthwaite would need both.
-    return PairedAucTest(first.auc, second.auc, diff, se, stat, float(student_t.sf(stat, c - 1)), n, c, method)
+    return PairedAucTest(first.auc, second.auc, diff, se, stat, float(student_t.sf(stat, df)), n, c, df, method)

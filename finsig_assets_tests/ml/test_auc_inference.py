@@ -118,3 +118,15 @@ def test_identical_models_and_single_sessions_give_no_evidence():
     assert not one_session.defined
     a, b = auc_estimate(y, news, day), auc_estimate(y, -news, day)
     assert unpaired_auc_test(a, b).p_value == pytest.approx(1 - unpaired_auc_test(b, a).p_value, abs=1e-12)
+
+
+def test_few_sessions_in_folds_keep_the_level():
+    """Three folds of two sessions (a short window): the influences sum to zero within each fold,
+    so the six session sums carry three degrees of freedom, not five."""
+    rng = np.random.default_rng(7)
+    rejections, n = 0, 400
+    for _ in range(n):
+        y, news, market, day = _sessions(rng, 6)
+        rejections += paired_auc_test(y, news, market, day, folds=day // 2).p_value <= 0.05
+    # Binomial(400, 0.05): mean 20, sd 4.4.
+    assert 6 <= rejections <= 36, rejections
