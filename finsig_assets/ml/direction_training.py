@@ -152,6 +152,22 @@ def data_sha256(frame: pl.DataFrame, features: list[str]) -> str:
     return h.hexdigest()
 
 
+def window_folds(frame: pl.DataFrame, settings: TrainingSettings) -> list[Fold]:
+    """The walk-forward folds of a window sorted by ts: the same for every model of a partition."""
+    folds = session_folds(
+        frame["trade_date"].to_numpy(),
+        frame["ts"].dt.replace_time_zone(None).to_numpy(),
+        horizon=dt.timedelta(minutes=settings.horizon_minutes),
+        n_folds=settings.n_folds,
+        scheme=settings.fold_scheme,
+        embargo=dt.timedelta(minutes=settings.embargo_minutes),
+        validation_fraction=settings.validation_fraction,
+    )
+    if not folds:
+        raise TrainingDataError("no validation fold has training rows before it")
+    return folds
+
+
 def feature_matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     if not features:
         return np.empty((frame.height, 0), dtype=np.float32)
@@ -211,17 +227,7 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
     fwd = frame[RETURN_COLUMN].cast(pl.Float64).to_numpy()
     x = feature_matrix(frame, names)
     market_idx = [names.index(c) for c in market_names]
-    folds = session_folds(
-        frame["trade_date"].to_numpy(),
-        frame["ts"].dt.replace_time_zone(None).to_numpy(),
-        horizon=dt.timedelta(minutes=settings.horizon_minutes),
-        n_folds=settings.n_folds,
-        scheme=settings.fold_scheme,
-        embargo=dt.timedelta(minutes=settings.embargo_minutes),
-        validation_fraction=settings.validation_fraction,
-    )
-    if not folds:
-        raise TrainingDataError("no validation fold has training rows before it")
+    folds = window_folds(frame, settings)
     timings["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()

@@ -179,22 +179,8 @@ def log_training_run(
             }
             mlflow.log_artifact(str(feature_importance_png(outcome.importance, Path(tmp) / "feature_importance.png", title)), "plots")
             mlflow.log_artifact(str(calibration_png(y, probs, Path(tmp) / "calibration.png", title)), "plots")
-            if outcome.market_only_booster is not None:
-                path = Path(tmp) / MARKET_ONLY_ARTIFACT.split("/")[-1]
-                outcome.market_only_booster.save_model(str(path))
-                mlflow.log_artifact(str(path), MARKET_ONLY_ARTIFACT.rsplit("/", 1)[0])
-
-        example = outcome.input_example
-        signature = infer_signature(example, outcome.booster.predict(xgb.DMatrix(example)).astype(np.float64))
-        info = mlflow.xgboost.log_model(
-            outcome.booster,
-            name="model",
-            registered_model_name=tracking.registered_model_name,
-            signature=signature,
-            input_example=example,
-            pip_requirements=mlflow.xgboost.get_default_pip_requirements(),
-        )
-        version = int(info.registered_model_version)
+        log_market_only(outcome.market_only_booster)
+        version, model_uri = register_booster(outcome.booster, outcome.input_example, tracking.registered_model_name)
         client = tracking.client()
         for key, value in {
             TAG_TRAINED_THROUGH: ctx.window_last.isoformat(),
@@ -208,7 +194,35 @@ def log_training_run(
         }.items():
             client.set_model_version_tag(tracking.registered_model_name, str(version), key, value)
         mlflow.set_tag("finsig.model_version", str(version))
-        return LoggedVersion(run.info.run_id, run.info.experiment_id, version, info.model_uri)
+        return LoggedVersion(run.info.run_id, run.info.experiment_id, version, model_uri)
+
+
+def log_market_only(booster: xgb.Booster | None) -> None:
+    """The market-only baseline beside a version, in the active run (``baselines/market_only.ubj``)."""
+    if booster is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / MARKET_ONLY_ARTIFACT.split("/")[-1]
+        booster.save_model(str(path))
+        mlflow.log_artifact(str(path), MARKET_ONLY_ARTIFACT.rsplit("/", 1)[0])
+
+
+def register_booster(booster: xgb.Booster, example, model_name: str) -> tuple[int, str]:
+    """Log the booster in the active run as a new version of ``model_name``: (version, model URI).
+
+    The signature comes from real rows; pip requirements are given (xgboost's pin), which skips
+    MLflow's slow requirement inference.
+    """
+    signature = infer_signature(example, booster.predict(xgb.DMatrix(example)).astype(np.float64))
+    info = mlflow.xgboost.log_model(
+        booster,
+        name="model",
+        registered_model_name=model_name,
+        signature=signature,
+        input_example=example,
+        pip_requirements=mlflow.xgboost.get_default_pip_requirements(),
+    )
+    return int(info.registered_model_version), info.model_uri
 
 
 def log_oos_metrics(tracking: MlflowTracking, run_id: str, session: dt.date, scores: dict[str, float | int | None]) -> None:

@@ -11,8 +11,9 @@
      are not independent evidence; sessions are. A fixed AUC margin, the rule this replaces,
      let fold noise through on 1 to 5 partitions in 36 of data where news had no effect at all.
      The test needs at least ``min_test_sessions`` (8) validation sessions: with fewer clusters a
-     cluster-robust variance is itself too noisy to be evidence -- on generated data without any
-     effect, 8 of 10 false promotions came from windows with 5 to 7 validation sessions;
+     cluster-robust variance is itself too noisy to be evidence (on generated data without any
+     effect, before the fold degrees of freedom were counted, 8 of 10 false promotions came from
+     windows with 5 to 7 validation sessions);
   2. (``require_log_loss_beats_majority``) its log loss is below the majority class's, which
      predicts the training up-rate -- its probabilities are better than knowing nothing;
   3. once a champion exists (the champion as of the end of the previous session,

@@ -23,19 +23,12 @@ later session. Identical training data and configuration reuse the registered ve
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
-import mlflow.xgboost
-import numpy as np
 import polars as pl
-import xgboost as xgb
-from mlflow.models import infer_signature
 
 from finsig_assets.ml.champion_history import (
-    MARKET_ONLY_ARTIFACT,
     TAG_DAGSTER_RUN,
     TAG_PROMOTED,
     TAG_RTH_ONLY,
@@ -45,7 +38,7 @@ from finsig_assets.ml.champion_history import (
 )
 from finsig_assets.ml.direction_training import TrainingSettings
 from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
-from finsig_assets.ml.mlflow_logging import RunContext
+from finsig_assets.ml.mlflow_logging import RunContext, log_market_only, register_booster
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.promotion import PromotionDecision, PromotionRules, record_decision
 from finsig_assets.ml.return_training import MARKET_ONLY, MODEL, ZERO, ReturnOutcome, train_return_model
@@ -213,22 +206,8 @@ def _log(
         } | {"return_test_statistic": outcome.test.statistic, "return_test_p_value": outcome.test.p_value}
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)})
         mlflow.log_dict({"features": outcome.features, "importance_gain": outcome.importance, "reasons": decision.reasons}, "features.json")
-        if outcome.market_only_booster is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / MARKET_ONLY_ARTIFACT.split("/")[-1]
-                outcome.market_only_booster.save_model(str(path))
-                mlflow.log_artifact(str(path), MARKET_ONLY_ARTIFACT.rsplit("/", 1)[0])
-        example = outcome.input_example
-        signature = infer_signature(example, outcome.booster.predict(xgb.DMatrix(example)).astype(np.float64))
-        info = mlflow.xgboost.log_model(
-            outcome.booster,
-            name="model",
-            registered_model_name=tracking.return_model_name,
-            signature=signature,
-            input_example=example,
-            pip_requirements=mlflow.xgboost.get_default_pip_requirements(),
-        )
-        version = int(info.registered_model_version)
+        log_market_only(outcome.market_only_booster)
+        version, _ = register_booster(outcome.booster, outcome.input_example, tracking.return_model_name)
         client = tracking.client()
         model, market = outcome.scores[MODEL], outcome.scores[MARKET_ONLY]
         for key, value in {

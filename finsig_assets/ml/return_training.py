@@ -45,10 +45,10 @@ from finsig_assets.ml.direction_training import (
     TrainingSettings,
     feature_matrix,
     fit_on_folds,
+    window_folds,
 )
 from finsig_assets.ml.loss_differential import LossDifferentialTest, paired_loss_test
 from finsig_assets.ml.training_table import RETURN_COLUMN, FeatureSet
-from finsig_assets.ml.walk_forward import session_folds
 
 MODEL, MARKET_ONLY, ZERO = "model", "market_only", "zero"
 FORECASTS = (MODEL, MARKET_ONLY, ZERO)
@@ -121,17 +121,7 @@ def train_return_model(frame: pl.DataFrame, features: FeatureSet, settings: Trai
     market_names = baselines.market_only_features(features)
     r = frame[RETURN_COLUMN].cast(pl.Float64).to_numpy()
     x = feature_matrix(frame, names)
-    folds = session_folds(
-        frame["trade_date"].to_numpy(),
-        frame["ts"].dt.replace_time_zone(None).to_numpy(),
-        horizon=dt.timedelta(minutes=settings.horizon_minutes),
-        n_folds=settings.n_folds,
-        scheme=settings.fold_scheme,
-        embargo=dt.timedelta(minutes=settings.embargo_minutes),
-        validation_fraction=settings.validation_fraction,
-    )
-    if not folds:
-        raise TrainingDataError("no validation fold has training rows before it")
+    folds = window_folds(frame, settings)
     p = params(settings)
     best, f_model, _ = fit_on_folds(x, r, folds, names, settings, p)
     market_idx = [names.index(c) for c in market_names]
