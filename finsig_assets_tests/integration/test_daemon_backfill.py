@@ -130,10 +130,10 @@ def test_ui_backfill_with_the_sensor_and_automation_matches_a_cli_run(tmp_path):
     for table in TABLES:
         a, b = digest(home / "warehouse.duckdb", table), digest(ref / "warehouse.duckdb", table)
         if table == "ml.model_runs":
-            # The CLI run also records the model for the first session (no session before it:
-            # insufficient history), which the backfill does not request.
+            # The CLI run also records the model for the first session (no labelled session
+            # before it: no data), which the backfill does not request.
             first = b.frame.filter(b.frame["trade_date"] == min(b.frame["trade_date"]))
-            assert first["status"].to_list() == ["insufficient history"]
+            assert first["status"].to_list() == ["no data"]
             b = restrict(b, b.frame["trade_date"] != first["trade_date"][0])
         report.append(f"{table:<24} {a.rows:>8,} rows  live {a.checksum}  cli {b.checksum}")
         problems += differences(a, b)
