@@ -48,6 +48,13 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _fmt_p(value) -> str:
+    """A p-value readably (3.2e-05, never 0.000); the summary does not import the ml package."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
 def _model_summary(conn) -> list[str]:
     """Fold metrics of the model against its baselines, and who is champion."""
     runs = conn.execute(
@@ -61,14 +68,15 @@ def _model_summary(conn) -> list[str]:
     out = ["direction model per partition -- the model for that session, trained on the sessions before it",
            "(walk-forward folds inside each training window):",
            f"  {'partition':<11} {'status':<22} {'ver':>4} {'AUC':>6} {'mkt-only':>8} {'majority':>8} "
-           f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6} {'p':>6} {'ret R2':>7}  promoted"]
+           f"{'sign30m':>7} {'logloss':>7} {'mkt LL':>7} {'maj LL':>7} {'news+':>6} {'p':>7} {'ret R2':>7}  promoted"]
     for (day, status, version, promoted, auc, m_auc, maj_auc, s_auc, ll, m_ll, maj_ll, news, p_value, r2, reason) in runs:
         if status != "trained":
             out.append(f"  {day!s:<11} {status[:22]:<22}   — {(reason or '')[:80]}")
             continue
         out.append(
             f"  {day!s:<11} {status:<22} {version or '':>4} {_fmt(auc):>6} {_fmt(m_auc):>8} {_fmt(maj_auc):>8} "
-            f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6} {_fmt(p_value):>6} "
+            f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6} "
+            f"{_fmt_p(p_value):>7} "
             f"{_fmt(r2):>7}  {'yes' if promoted else 'no'}"
         )
     champion = conn.execute(

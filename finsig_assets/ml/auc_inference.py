@@ -76,7 +76,10 @@ class PairedAucTest:
 
     def describe(self) -> str:
         if not self.defined:
-            return f"undefined ({self.n_rows:,} rows, {self.n_clusters} sessions)"
+            return (
+                f"no verdict: {self.n_rows:,} rows in {self.n_clusters} session(s) are too few to estimate "
+                "the variance (AUC " + (f"{self.auc_a:.4f} vs {self.auc_b:.4f})" if math.isfinite(self.difference) else "undefined)")
+            )
         return (
             f"AUC {self.auc_a:.4f} vs {self.auc_b:.4f}: difference {self.difference:+.4f}, SE {self.standard_error:.4f}, "
             f"t = {self.statistic:.2f} (df {self.df}), one-sided p = {format_p(self.p_value)} "

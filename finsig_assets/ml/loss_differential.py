@@ -37,7 +37,7 @@ class LossDifferentialTest:
 
     def describe(self) -> str:
         if not self.defined:
-            return f"undefined ({self.n_rows:,} rows, {self.n_clusters} sessions)"
+            return f"no verdict: {self.n_rows:,} rows in {self.n_clusters} session(s) are too few to estimate the variance"
         return (
             f"squared-error reduction {self.mean_difference:+.3e} (SE {self.standard_error:.3e}), "
             f"t = {self.statistic:.2f} (df {self.n_clusters - 1}), one-sided p = {format_p(self.p_value)} "
