@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from finsig_assets import settings
+from finsig_assets.p_values import format_p
 from finsig_assets.warehouse import DuckDBWarehouse
 
 
@@ -48,11 +49,7 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _fmt_p(value) -> str:
-    """A p-value readably (3.2e-05, never 0.000); the summary does not import the ml package."""
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
 
 
 def _model_summary(conn) -> list[str]:
@@ -76,7 +73,7 @@ def _model_summary(conn) -> list[str]:
         out.append(
             f"  {day!s:<11} {status:<22} {version or '':>4} {_fmt(auc):>6} {_fmt(m_auc):>8} {_fmt(maj_auc):>8} "
             f"{_fmt(s_auc):>7} {_fmt(ll):>7} {_fmt(m_ll):>7} {_fmt(maj_ll):>7} {_fmt(news):>6} "
-            f"{_fmt_p(p_value):>7} "
+            f"{'-' if p_value is None else format_p(p_value):>7} "
             f"{_fmt(r2):>7}  {'yes' if promoted else 'no'}"
         )
     champion = conn.execute(

@@ -28,5 +28,5 @@ def test_tiny_p_values_and_negative_r2_are_printed_as_they_are(tmp_path):
     first = next(line for line in text.splitlines() if line.strip().startswith("2024-03-05"))
     second = next(line for line in text.splitlines() if line.strip().startswith("2024-03-06"))
     assert "2.4e-05" in first and "0.000 " not in first and first.rstrip().endswith("yes")
-    assert "0.310" in second and "-0.020" in second and second.rstrip().endswith("no")
+    assert "0.3100" in second and "-0.020" in second and second.rstrip().endswith("no")
     assert "champion: finsig-direction version 1" in text

@@ -47,12 +47,7 @@ import numpy as np
 from scipy.stats import rankdata
 from scipy.stats import t as student_t
 
-
-def format_p(p: float) -> str:
-    """A p-value as people read it: 0.0123, or 3.2e-05 when tiny (never 'p = 0.0000')."""
-    if not math.isfinite(p):
-        return "n/a"
-    return f"{p:.4f}" if p >= 0.001 else f"{p:.1e}"
+from finsig_assets.p_values import format_p
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import t as student_t
 
-from finsig_assets.ml.auc_inference import format_p
+from finsig_assets.p_values import format_p
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ TAG_RETURN_TEST_P_VALUE = "finsig.return_test_p_value"
 TAG_RETURN_R2 = "finsig.oos_r2"
 TAG_RETURN_RANK_IC = "finsig.oos_rank_ic"
 TAG_MARKET_ONLY_R2 = "finsig.market_only_oos_r2"
+TAG_MARKET_ONLY_RANK_IC = "finsig.market_only_oos_rank_ic"
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def train_or_reuse(
             r2=_tag_float(tags, TAG_RETURN_R2),
             rank_ic=_tag_float(tags, TAG_RETURN_RANK_IC),
             market_only_r2=_tag_float(tags, TAG_MARKET_ONLY_R2),
-            market_only_rank_ic=None,
+            market_only_rank_ic=_tag_float(tags, TAG_MARKET_ONLY_RANK_IC),
             test_statistic=_tag_float(tags, TAG_RETURN_TEST_STATISTIC),
             test_p_value=_tag_float(tags, TAG_RETURN_TEST_P_VALUE),
             reasons=f"reused v{same.version}: same training data and configuration",
@@ -220,6 +221,7 @@ def _log(
             TAG_RETURN_R2: _num(model.r2),
             TAG_RETURN_RANK_IC: _num(model.rank_ic),
             TAG_MARKET_ONLY_R2: _num(market.r2),
+            TAG_MARKET_ONLY_RANK_IC: _num(market.rank_ic),
             TAG_RETURN_TEST_STATISTIC: _num(outcome.test.statistic),
             TAG_RETURN_TEST_P_VALUE: _num(outcome.test.p_value),
             "finsig.return_test": f"{outcome.test.method}: {outcome.test.describe()}",

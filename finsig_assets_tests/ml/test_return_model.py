@@ -66,7 +66,18 @@ def test_the_regressor_is_registered_beside_the_direction_model(warehouse, track
     meta = metadata_of(result)
     assert meta["return_model_version"] == 1 and "R²" in meta["return_outcome"]
     assert meta["return_oos_r2"] == pytest.approx(run["return_r2"])
-    # Re-materializing reuses both versions.
+    # Re-materializing reuses both versions, and the row reads the same as when it was trained.
     train(warehouse, tracking, D)
     assert len(client.search_model_versions(f"name='{tracking.return_model_name}'")) == 1
-    assert model_runs(warehouse).row(0, named=True)["return_model_version"] == 1
+    again = model_runs(warehouse).row(0, named=True)
+    assert again["reason"].startswith("reused v1")
+    for column in ("return_model_version", "return_promoted", "return_r2", "return_rank_ic", "return_market_only_r2",
+                   "return_market_only_rank_ic", "return_test_p_value"):
+        if run[column] is None:  # e.g. a market-only forecast constant within each fold: no rank IC
+            assert again[column] is None, column
+        else:
+            assert again[column] == pytest.approx(run[column], rel=1e-5), column
+    # Every figure the row holds is kept on the version, so a reuse can read it back.
+    tags = client.get_model_version(tracking.return_model_name, "1").tags
+    assert {"finsig.oos_r2", "finsig.oos_rank_ic", "finsig.market_only_oos_r2", "finsig.market_only_oos_rank_ic",
+            "finsig.return_test_p_value"} <= set(tags)
