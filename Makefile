@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 # `make serve`: MLflow's scoring server for the champion (`make mlflow-ui` has 5000).
 SERVE_PORT ?= 5001
 
-.PHONY: setup demo demo-data demo-next-session materialize summary test ui mlflow-ui serve bench clean
+.PHONY: setup demo demo-data demo-next-session materialize summary test ui mlflow-ui serve bench clean up down
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,7 +69,11 @@ ui: setup
 	$(BIN)/finsig init-instance
 	$(BIN)/dagster dev -m finsig_assets.definitions -h 127.0.0.1 -p 3000
 
+# A moved or copied home's store is pointed at its own artifacts first (finsig does so on open).
 mlflow-ui: setup
+	@case "$${MLFLOW_TRACKING_URI:-}" in http://*|https://*) \
+		echo "MLFLOW_TRACKING_URI is a tracking server ($$MLFLOW_TRACKING_URI): its UI is that URL"; exit 0;; esac; \
+	$(BIN)/finsig mlflow-store && \
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(FINSIG_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
 
 # The version the `champion` alias names, behind MLflow's own scoring server (POST /invocations;
@@ -77,12 +81,29 @@ mlflow-ui: setup
 # start: restart after a promotion. The registry is the tracking store, as for the assets; the
 # server execs `uvicorn` by name, hence the venv first on PATH.
 serve: setup
+	$(BIN)/finsig mlflow-store; \
 	store="$${MLFLOW_TRACKING_URI:-sqlite:///$(FINSIG_HOME)/mlflow/mlflow.db}"; \
 	PATH="$(BIN):$$PATH" MLFLOW_TRACKING_URI="$$store" MLFLOW_REGISTRY_URI="$$store" \
 		$(BIN)/mlflow models serve -m "models:/finsig-direction@champion" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
 bench: setup
 	$(BIN)/python bench/market_pipeline.py
+
+# The production stack in Docker (docker/compose.yaml: PostgreSQL, the code server where runs
+# execute, the webserver on 127.0.0.1:3000, the daemon, MLflow on 127.0.0.1:5000); `up` builds
+# the image first. `make up GPU=1` adds docker/compose.gpu.yaml (a GPU for the code server).
+# `down` keeps the named volumes (the data).
+COMPOSE = docker compose -f docker/compose.yaml $(if $(GPU),-f docker/compose.gpu.yaml) --env-file docker/.env
+COMPOSE_ENV_MISSING = docker/.env is missing: cp docker/.env.example docker/.env, then set POSTGRES_PASSWORD in it
+
+up:
+	@test -f docker/.env || { echo "$(COMPOSE_ENV_MISSING)" >&2; exit 1; }
+	@! grep -qx 'POSTGRES_PASSWORD=change-me' docker/.env || { echo "docker/.env: set POSTGRES_PASSWORD (it is still the placeholder of docker/.env.example)" >&2; exit 1; }
+	$(COMPOSE) up --build --detach --wait
+
+down:
+	@test -f docker/.env || { echo "$(COMPOSE_ENV_MISSING)" >&2; exit 1; }
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(FINSIG_HOME)

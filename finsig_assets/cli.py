@@ -15,6 +15,7 @@ COMMANDS = {
     "init-instance": ("finsig_assets.instance_setup", "write $DAGSTER_HOME/dagster.yaml (pools, run queue)"),
     "summary": ("finsig_assets.warehouse_summary", "print row counts, quarantine reasons and feature ranges"),
     "model": ("finsig_assets.sentiment.model_download", "manage FinBERT weights: `finsig model download`"),
+    "mlflow-store": ("finsig_assets.ml.mlflow_store_location", "point a moved or copied home's MLflow store at its own artifacts"),
     "serving-example": ("finsig_assets.ml.serving", "print a request body for `make serve` (the champion) from real bars"),
 }
 

@@ -23,6 +23,7 @@ from finsig_assets.checks.session_freshness import freshness_sensor
 from finsig_assets.jobs import finsig_pipeline
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml import MlflowTracking, ml_assets, ml_training_job
+from finsig_assets.run_worker_executor import finsig_executor
 from finsig_assets.schedules import session_close_schedule
 from finsig_assets.sensors import landing_sensor
 from finsig_assets.sentiment import SentimentResource, sentiment_assets
@@ -44,6 +45,8 @@ defs = dg.Definitions(
     jobs=[finsig_pipeline, ml_training_job],
     sensors=[landing_sensor, automation_sensor, freshness_sensor],
     schedules=[session_close_schedule],
+    # Dagster's multiprocess executor, recording each run's worker process for run monitoring.
+    executor=finsig_executor,
     resources={
         "warehouse": DuckDBWarehouse(),
         "landing": LandingZone(),

@@ -1,9 +1,13 @@
 """Writes the Dagster instance config that finsig relies on.
 
-The pools are why this matters: ``duckdb_writer`` (limit 1) makes overlapping runs — a
+Two things matter. The pools: ``duckdb_writer`` (limit 1) makes overlapping runs — a
 backfill and a sensor run, or two backfills — queue for the single DuckDB writer instead of
 racing for its file lock, and ``gpu`` (limit 1) keeps two runs from loading FinBERT onto one
-GPU at once. The warehouse's own lock retries are the second line of defence.
+GPU at once. The warehouse's own lock retries are the second line of defence. And run
+monitoring with finsig's launcher (:mod:`finsig_assets.run_worker_health`): a run whose process
+was killed is failed by the daemon and its pool slots are handed back, instead of holding the
+``duckdb_writer`` slot for ever. The production instance (``docker/dagster.yaml``) has the same
+pools and monitoring over PostgreSQL storage.
 """
 
 from __future__ import annotations
@@ -21,8 +25,15 @@ concurrency:
     default_limit: 1          # duckdb_writer and gpu: one step at a time across all runs
   runs:
     max_concurrent_runs: 4
+# DefaultRunLauncher plus a worker health check: run monitoring fails a run whose process died.
+run_launcher:
+  module: finsig_assets.run_worker_health
+  class: MonitoredRunLauncher
 run_monitoring:
   enabled: true
+  poll_interval_seconds: 15
+  max_resume_run_attempts: 0
+  free_slots_after_run_end_seconds: 15   # a failed or crashed run's pool slots come back
 telemetry:
   enabled: false
 """

@@ -118,8 +118,20 @@ def repo_root() -> Path:
 
 
 def sql_dir() -> Path:
-    """``dbt_like_sql/`` beside the package; ``FINSIG_SQL_DIR`` overrides it for installed copies."""
-    return Path(setting("FINSIG_SQL_DIR") or str(repo_root() / "dbt_like_sql")).resolve()
+    """The SQL models and table DDL: ``FINSIG_SQL_DIR`` when set; else the ``dbt_like_sql/`` beside
+    the package in a checkout (editable install); else the copy a wheel installs inside the package
+    (``finsig_assets/dbt_like_sql``, package data: pyproject.toml maps it from the repository root).
+    """
+    override = setting("FINSIG_SQL_DIR")
+    if override:
+        return Path(override).resolve()
+    checkout = repo_root() / "dbt_like_sql"
+    if checkout.is_dir():
+        return checkout.resolve()
+    installed = Path(__file__).resolve().parent / "dbt_like_sql"
+    if installed.is_dir():
+        return installed
+    return checkout.resolve()  # neither: errors name the checkout's path
 
 
 def write_home_settings(updates: dict[str, str], home: Path | None = None, header: str | None = None) -> Path:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 
-for _name in [n for n in os.environ if n.startswith(("FINSIG_", "MLFLOW_")) or n == "DAGSTER_HOME"]:
+# FINSIG_TEST_* configure the tests themselves (e.g. FINSIG_TEST_POSTGRES, FINSIG_TEST_ARTIFACTS).
+for _name in [n for n in os.environ if (n.startswith(("FINSIG_", "MLFLOW_")) and not n.startswith("FINSIG_TEST_")) or n == "DAGSTER_HOME"]:
     del os.environ[_name]
 os.environ["FINSIG_HOME"] = tempfile.mkdtemp(prefix="finsig-tests-home-")
 # Tests write landing files and read them at once: no settle wait (the default is 10 s per

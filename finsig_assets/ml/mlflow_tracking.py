@@ -4,8 +4,17 @@ Configuration: ``tracking_uri`` defaults to ``MLFLOW_TRACKING_URI`` and else to 
 under ``$FINSIG_HOME/mlflow`` (:func:`finsig_assets.settings.mlflow_tracking_uri`); the
 registry uses the same URI. For a SQLite (or other local) store the experiment's artifacts go
 beside the database (``<dir>/artifacts``), not into the process's working directory, which is
-MLflow's default. ``make mlflow-ui`` serves the same store; ``ui_url`` only builds links for
-the materialization metadata.
+MLflow's default; the store moves with its directory (a moved or copied ``FINSIG_HOME`` uses its
+own artifacts: :mod:`finsig_assets.ml.mlflow_store_location` rewrites the recorded locations when
+the store is opened somewhere new). ``make mlflow-ui`` serves the same store.
+
+In production the URI is a tracking server's (``MLFLOW_TRACKING_URI=http://host:5000``, a
+``mlflow server`` over PostgreSQL that serves the artifacts): nothing else changes. Nothing local
+is assumed then -- no directory is created, the experiments' artifact locations are the server's
+(``mlflow-artifacts:/...``, unless ``artifact_location`` is configured), and the links in the
+materialization metadata point at the server's own UI. ``ui_url`` only builds those links:
+``auto`` (the default) is the tracking server itself for an ``http(s)`` URI, else
+``http://127.0.0.1:5000`` (``make mlflow-ui``); ``None`` writes no links, only the URI.
 
 How dagster-mlflow is used
 --------------------------
@@ -37,8 +46,11 @@ from mlflow.exceptions import MlflowException
 from pydantic import Field
 
 from finsig_assets import settings
+from finsig_assets.ml.mlflow_store_location import sqlite_db_path, sync_artifact_root
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\- ]+$")
+AUTO = "auto"
+LOCAL_UI_URL = "http://127.0.0.1:5000"
 
 
 def local_store_dir(uri: str) -> Path | None:
@@ -52,6 +64,11 @@ def local_store_dir(uri: str) -> Path | None:
     if parsed.scheme in ("", "file"):
         return Path(parsed.path).resolve()
     return None
+
+
+def is_server_uri(uri: str) -> bool:
+    """A tracking server (``http(s)://``): it owns its stores and artifact locations."""
+    return urlparse(uri).scheme in ("http", "https")
 
 
 class MlflowTracking(dg.ConfigurableResource):
@@ -71,10 +88,17 @@ class MlflowTracking(dg.ConfigurableResource):
     )
     artifact_location: str | None = Field(
         default=None,
-        description="Artifact root for a newly created experiment; default <store dir>/artifacts for local stores.",
+        description=(
+            "Artifact root for a newly created experiment; default <store dir>/artifacts for local stores (moves with "
+            "the store), the server's own for a tracking server."
+        ),
     )
     ui_url: str | None = Field(
-        default="http://127.0.0.1:5000", description="Base URL of the MLflow UI (make mlflow-ui), for links in metadata."
+        default=AUTO,
+        description=(
+            "Base URL of the MLflow UI, for links in metadata; 'auto': the tracking server itself when tracking_uri is "
+            "http(s), else http://127.0.0.1:5000 (make mlflow-ui); empty: no links."
+        ),
     )
 
     def activate(self) -> None:
@@ -85,6 +109,13 @@ class MlflowTracking(dg.ConfigurableResource):
         store = local_store_dir(self.tracking_uri)
         if store is not None:
             store.mkdir(parents=True, exist_ok=True)
+            db = sqlite_db_path(self.tracking_uri)
+            if db is not None and self.artifact_location is None:
+                # The artifacts directory exists from the start, so a copy of the home carries
+                # it even before the first run; then the store's recorded locations follow it.
+                root = store / "artifacts"
+                root.mkdir(exist_ok=True)
+                sync_artifact_root(db, root)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
 
@@ -100,9 +131,10 @@ class MlflowTracking(dg.ConfigurableResource):
         if found is not None:
             return found.experiment_id
         location = self.artifact_location
-        if location is None:
+        if location is None and not is_server_uri(self.tracking_uri):
             store = local_store_dir(self.tracking_uri)
             location = (store / "artifacts").as_uri() if store is not None else None
+        # A tracking server (or an unknown store) with no configured location: the server's default.
         try:
             return client.create_experiment(name, artifact_location=location)
         except MlflowException:  # created meanwhile by another process
@@ -126,13 +158,26 @@ class MlflowTracking(dg.ConfigurableResource):
     def model_uri(self, version: int | str, model_name: str | None = None) -> str:
         return f"models:/{model_name or self.registered_model_name}/{version}"
 
+    def ui_base(self) -> str | None:
+        """The MLflow UI that links point at: ``ui_url``, or for ``auto`` the tracking server itself."""
+        if not self.ui_url:
+            return None
+        if self.ui_url.strip().lower() == AUTO:
+            if not is_server_uri(self.tracking_uri):
+                return LOCAL_UI_URL
+            parsed = urlparse(self.tracking_uri)  # the server's UI, without any user:password@
+            return parsed._replace(netloc=parsed.netloc.rpartition("@")[2], query="", fragment="").geturl().rstrip("/")
+        return self.ui_url.rstrip("/")
+
     def run_link(self, experiment_id: str, run_id: str) -> str:
-        if self.ui_url:
-            return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        base = self.ui_base()
+        if base:
+            return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
         return f"{self.tracking_uri} experiments/{experiment_id}/runs/{run_id}"
 
     def version_link(self, version: int | str, model_name: str | None = None) -> str:
         name = model_name or self.registered_model_name
-        if self.ui_url:
-            return f"{self.ui_url.rstrip('/')}/#/models/{name}/versions/{version}"
+        base = self.ui_base()
+        if base:
+            return f"{base}/#/models/{name}/versions/{version}"
         return f"{self.tracking_uri} models/{name}/versions/{version}"
