@@ -12,7 +12,7 @@ import sys
 
 COMMANDS = {
     "demo-data": ("finsig_assets.demo_data.command", "write a deterministic demo landing zone"),
-    "init-instance": ("finsig_assets.instance_setup", "write $DAGSTER_HOME/dagster.yaml (pools, run queue)"),
+    "init-instance": ("finsig_assets.instance_setup", "write $DAGSTER_HOME/dagster.yaml (pools, run queue, run monitoring)"),
     "summary": ("finsig_assets.warehouse_summary", "print row counts, quarantine reasons and feature ranges"),
     "model": ("finsig_assets.sentiment.model_download", "manage FinBERT weights: `finsig model download`"),
     "mlflow-store": ("finsig_assets.ml.mlflow_store_location", "point a moved or copied home's MLflow store at its own artifacts"),

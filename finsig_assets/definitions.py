@@ -12,6 +12,8 @@ What runs by itself, and why it is on by default (``make ui`` shows a live syste
   layer below bronze follows its upstream partitions (``finsig_assets/automation.py``);
 - ``freshness_sensor`` reports ``latest_session_fresh`` on every asset once each session's deadline
   has passed, without a run (every run of an asset evaluates it too);
+- ``dead_run_cleanup`` stops the step processes a run left orphaned when its worker process died
+  (:mod:`finsig_assets.run_worker_health`);
 - ``session_close_schedule`` (off by default) requests the whole graph for each session at
   17:15 New York, for deployments whose files arrive in bulk.
 """
@@ -25,7 +27,7 @@ from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml import MlflowTracking, ml_assets, ml_training_job
 from finsig_assets.run_worker_executor import finsig_executor
 from finsig_assets.schedules import session_close_schedule
-from finsig_assets.sensors import landing_sensor
+from finsig_assets.sensors import dead_run_cleanup, landing_sensor
 from finsig_assets.sentiment import SentimentResource, sentiment_assets
 from finsig_assets.silver import silver_assets
 from finsig_assets.sql_models import build_sql_assets
@@ -43,7 +45,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 defs = dg.Definitions(
     assets=[*bronze_assets, *silver_assets, *sentiment_assets, *build_sql_assets(), *ml_assets],
     jobs=[finsig_pipeline, ml_training_job],
-    sensors=[landing_sensor, automation_sensor, freshness_sensor],
+    sensors=[landing_sensor, automation_sensor, freshness_sensor, dead_run_cleanup],
     schedules=[session_close_schedule],
     # Dagster's multiprocess executor, recording each run's worker process for run monitoring.
     executor=finsig_executor,

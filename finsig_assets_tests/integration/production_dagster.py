@@ -79,7 +79,9 @@ def production_home(dagster_home: Path, code_server_port: int) -> Path:
 class ProductionDagster(LiveDagster):
     """Code server, webserver and daemon over ``env``'s DAGSTER_HOME (with DAGSTER_POSTGRES_URL)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path):
+    def __init__(self, env: dict[str, str], log_dir: Path, start_daemon: bool = True):
+        """``start_daemon=False``: the daemon waits for ``start("daemon")`` (e.g. after sensors are switched off)."""
+        self.start_daemon = start_daemon
         self.code_server_port = free_port()
         self.workspace = production_home(Path(env["DAGSTER_HOME"]), self.code_server_port)
         os.environ["DAGSTER_POSTGRES_URL"] = env["DAGSTER_POSTGRES_URL"]  # this process's instance reads it too
@@ -127,7 +129,8 @@ class ProductionDagster(LiveDagster):
         self.start("codeserver")
         self.wait(self.code_server_healthy, timeout=180, what="the code server's health check")
         self.start("webserver")
-        self.start("daemon")
+        if self.start_daemon:
+            self.start("daemon")
         self.proc = self.processes["webserver"]
         self.wait(self._serving, timeout=180, what="the webserver to answer")
         self.location, self.repository = self._repository()
