@@ -6,6 +6,13 @@ shows its own numbers, :func:`partition_metadata` gives every partition its own 
 details (``context.add_asset_metadata(..., partition_key=...)``) and keeps for the shared
 metadata only what is true of all of them (the column schema) and the run's totals, under
 names starting with ``run_``.
+
+A summary's preview shows the *latest* rows (by ``ts``, ``available_at`` or ``published_at``
+when the frame has one), preferring, among the last few dozen, rows without NULLs: the first rows
+of a history are warm-up rows whose rolling features are all NULL, and the last bars of a session
+have no label yet, so neither tells a reader what the table holds. NULLs read ``NULL``, dates as dates. A run over
+a range previews its latest :data:`PREVIEW_MAX_PARTITIONS` partitions with rows (``make demo``'s
+one run over the whole demo included), not every partition of a year.
 """
 
 from __future__ import annotations
@@ -16,12 +23,19 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from tabulate import tabulate
 
 from finsig_assets.checks.session_freshness import CHECK_NAME as FRESHNESS_CHECK
 from finsig_assets.checks.session_freshness import freshness_result
 
 RUN_PREFIX = "run_"
+# A run over a range previews its latest partitions with rows, at most this many.
 PREVIEW_MAX_PARTITIONS = 5
+# The column that orders a frame's rows in time, the first one present (else the frame's order).
+PREVIEW_TIME_COLUMNS = ("ts", "available_at", "published_at")
+PREVIEW_MAX_CHARS = 80
+# The preview looks at the last PREVIEW_WINDOW_FACTOR x rows for the ones with the fewest NULLs.
+PREVIEW_WINDOW_FACTOR = 10
 
 
 def sql_type(dtype: pl.DataType) -> str:
@@ -80,9 +94,71 @@ def standard_metadata(
     meta |= typed_metadata(details)
     md = f"**{frame.height:,} rows** for `{scope_label}`\n\n" + markdown_table({"rows": f"{frame.height:,}", **details})
     if frame.height and preview_rows:
-        md += "\n\n" + frame.head(preview_rows).to_pandas().to_markdown(index=False)
+        md += "\n\n" + preview_markdown(frame, preview_rows)
     meta["summary"] = dg.MetadataValue.md(md)
     return meta
+
+
+def preview_frame(frame: pl.DataFrame, rows: int) -> tuple[pl.DataFrame, int]:
+    """The rows a summary previews: the latest ``rows`` rows with the fewest NULLs (or NaNs) among
+    the last ``PREVIEW_WINDOW_FACTOR * rows`` rows, in time order; and how many rows were looked
+    at when that is not simply the last ``rows`` (else 0).
+
+    Latest by the first of :data:`PREVIEW_TIME_COLUMNS` the frame has, else its own order. A
+    column that is NULL in every row does not count. So warm-up rows (rolling features NULL) and
+    the last bars of a session (no label yet) give way to the complete rows just before them,
+    while a column that is NULL in all the latest rows (an optional field) moves nothing.
+    """
+    time_column = next((c for c in PREVIEW_TIME_COLUMNS if c in frame.columns), None)
+    ordered = frame.sort(time_column, nulls_last=False, maintain_order=True) if time_column else frame
+    window = ordered.tail(rows * PREVIEW_WINDOW_FACTOR)
+    informative = [name for name in ordered.columns if ordered[name].null_count() < ordered.height]
+    if window.height <= rows or not informative:
+        return window.tail(rows), 0
+    missing = pl.sum_horizontal(
+        (pl.col(name).is_null() | pl.col(name).is_nan() if ordered.schema[name].is_float() else pl.col(name).is_null()).cast(pl.Int32)
+        for name in informative
+    )
+    ranked = window.with_row_index("_row").with_columns(missing.alias("_missing"))
+    chosen = ranked.sort(["_missing", "_row"], descending=[False, True]).head(rows).sort("_row")
+    skipped = chosen["_row"].to_list() != list(range(window.height - rows, window.height))
+    return chosen.drop("_row", "_missing"), window.height if skipped else 0
+
+
+def preview_markdown(frame: pl.DataFrame, rows: int) -> str:
+    """A caption and a markdown table of :func:`preview_frame`'s rows."""
+    shown, looked_at = preview_frame(frame, rows)
+    caption = (
+        f"_The latest {shown.height:,} of {frame.height:,} rows with the fewest NULLs (among the last {looked_at:,}):_"
+        if looked_at
+        else f"_The latest {shown.height:,} of {frame.height:,} rows:_"
+    )
+    table = tabulate(
+        [[_cell(v) for v in row] for row in shown.iter_rows()],
+        headers=shown.columns,
+        tablefmt="pipe",
+        missingval="NULL",
+        disable_numparse=True,
+        colalign=["right" if dtype.is_numeric() else "left" for dtype in shown.dtypes],
+    )
+    return f"{caption}\n\n{table}"
+
+
+def _cell(value: Any) -> Any:
+    """A table cell: NULL stays None (tabulate writes ``NULL``); text on one line, short, with
+    ``|`` escaped; numbers to 6 significant digits; dates and instants in ISO form."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return "NaN" if value != value else f"{value:.6g}"
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    text = " ".join(str(value).split())
+    if len(text) > PREVIEW_MAX_CHARS:
+        text = text[: PREVIEW_MAX_CHARS - 1] + "…"
+    return text.replace("|", "\\|")
 
 
 def _run_names(details: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -115,7 +191,10 @@ def partition_metadata(
     counts: dict[Any, int] = {}
     if frame.height and date_column in frame.columns:
         counts = dict(frame.group_by(date_column).len().iter_rows())
-    preview = preview_rows if len(sessions) <= PREVIEW_MAX_PARTITIONS else 0
+    # Previews for the latest partitions with rows only: a year-long run would otherwise carry
+    # hundreds of tables, and the latest sessions are the ones a reader looks at.
+    with_rows = sorted(day for day in sessions if counts.get(day, 0))
+    previewed = set(with_rows[-PREVIEW_MAX_PARTITIONS:]) if preview_rows else set()
     for day in sessions:
         key = day.isoformat() if hasattr(day, "isoformat") else str(day)
         rows = int(counts.get(day, 0))
@@ -127,8 +206,8 @@ def partition_metadata(
         }
         md = f"**{rows:,} rows** for `{key}` (one partition of a run over `{scope_label}`)\n\n"
         md += markdown_table({"rows": f"{rows:,}", **own})
-        if preview and rows:
-            md += "\n\n" + frame.filter(pl.col(date_column) == day).head(preview).to_pandas().to_markdown(index=False)
+        if day in previewed:
+            md += "\n\n" + preview_markdown(frame.filter(pl.col(date_column) == day), preview_rows)
         meta["summary"] = dg.MetadataValue.md(md)
         if context is not None:
             context.add_asset_metadata(meta, partition_key=key)

@@ -6,6 +6,11 @@ partitions (so five years is one run that reads each input once), is grouped by 
 ``latest_session_fresh`` check (:mod:`finsig_assets.checks.session_freshness`) and -- below
 bronze -- follows its upstream partitions by itself (:mod:`finsig_assets.automation`).
 Writing these once keeps the assets from drifting apart.
+
+What the UI shows of an asset before it ever ran comes from here too: its owners (by layer,
+:data:`LAYER_OWNERS`) and the name (*Storage*) and column schema of the table it writes --
+``<layer>.<name>`` of its key unless it names another with ``table=`` -- when that table has a
+DDL file in ``dbt_like_sql/tables``.
 """
 
 import warnings
@@ -16,8 +21,17 @@ import dagster as dg
 from finsig_assets.automation import follows_upstream
 from finsig_assets.checks.session_freshness import check_spec as freshness_check_spec
 from finsig_assets.partitions import trading_day_partitions
+from finsig_assets.warehouse import table_schema
 
 SOURCE_LAYERS = frozenset({"bronze"})
+# Who answers for the assets of each layer (Dagster owners: an email or ``team:<name>``). An
+# asset may name its own with ``owners=``.
+LAYER_OWNERS: dict[str, tuple[str, ...]] = {
+    "bronze": ("team:finsig-data",),
+    "silver": ("team:finsig-data",),
+    "gold": ("team:finsig-data",),
+    "ml": ("team:finsig-ml",),
+}
 
 
 def trading_day_asset(
@@ -25,12 +39,18 @@ def trading_day_asset(
     key: Sequence[str] | dg.AssetKey,
     pool: str | None = "duckdb_writer",
     kinds: Iterable[str] = ("duckdb", "polars"),
+    table: str | None = None,
     **asset_kwargs,
 ):
+    """``table``: the table the asset writes when it is not ``<layer>.<name>`` of its key."""
     asset_key = key if isinstance(key, dg.AssetKey) else dg.AssetKey(list(key))
     layer = asset_key.path[0]
     if layer not in SOURCE_LAYERS:
         asset_kwargs.setdefault("automation_condition", follows_upstream())
+    if layer not in LAYER_OWNERS:
+        raise ValueError(f"{asset_key.to_user_string()}: the key's first part must be a layer, one of {sorted(LAYER_OWNERS)}")
+    asset_kwargs.setdefault("owners", list(LAYER_OWNERS[layer]))
+    asset_kwargs["metadata"] = {**table_metadata(table or ".".join(asset_key.path)), **asset_kwargs.get("metadata", {})}
     # Every asset reports whether it holds the latest closed session (evaluated in each run).
     asset_kwargs["check_specs"] = [*asset_kwargs.get("check_specs", []), freshness_check_spec(asset_key)]
     with warnings.catch_warnings():  # backfill_policy is "beta" in Dagster 1.13; it is the design
@@ -44,3 +64,19 @@ def trading_day_asset(
             pool=pool,
             **asset_kwargs,
         )
+
+
+def table_metadata(table: str) -> dict:
+    """``dagster/table_name`` and ``dagster/column_schema`` of ``table`` from its DDL in
+    ``dbt_like_sql/tables``; nothing when it has none (the asset writes no table of that name)."""
+    try:
+        columns = table_schema(table)
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {
+        "dagster/table_name": table,
+        # Types spelled as the materializations spell them (materialization_metadata.sql_type).
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, kind.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")) for name, kind in columns]
+        ),
+    }

@@ -328,6 +328,7 @@ def _write_run(warehouse: DuckDBWarehouse, row: dict) -> None:
 
 @trading_day_asset(
     key=ASSET_KEY,
+    table="ml.model_runs",  # one row per partition: the decision, its figures and the versions
     pool=None,  # training holds no DuckDB connection; short writes retry on the lock
     kinds={"xgboost", "mlflow", "duckdb"},
     deps=[
@@ -671,6 +672,7 @@ def _return_metadata(returns, tracking: MlflowTracking) -> dict:
     return {
         "return_model_version": dg.MetadataValue.int(returns.version),
         "return_model_uri": dg.MetadataValue.text(tracking.model_uri(returns.version, tracking.return_model_name)),
+        "mlflow_return_model_version": dg.MetadataValue.url(tracking.version_link(returns.version, tracking.return_model_name)),
         "return_oos_r2": _float_or_na(returns.r2),
         "return_oos_rank_ic": _float_or_na(returns.rank_ic),
         "return_market_only_oos_r2": _float_or_na(returns.market_only_r2),

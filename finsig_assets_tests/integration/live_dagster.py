@@ -149,13 +149,19 @@ class LiveDagster:
         return result["backfillId"]
 
     def set_sensor(self, name: str, running: bool) -> None:
-        mutation = (
-            "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on PythonError { message } } }"
-            if running
-            else "mutation($s: SensorSelector!) { stopSensor(id: $s) { __typename } }"
-        )
         selector = {"repositoryLocationName": self.location, "repositoryName": self.repository, "sensorName": name}
-        data = self.graphql(mutation, {"s": selector})["data"]
+        if running:
+            mutation = "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename ... on PythonError { message } } }"
+            data = self.graphql(mutation, {"s": selector})["data"]
+        else:
+            # stopSensor takes the sensor's id (as the UI sends it), not a selector.
+            sensor = self.graphql(
+                "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { __typename ... on Sensor { id } } }",
+                {"s": selector},
+            )["data"]["sensorOrError"]
+            assert sensor["__typename"] == "Sensor", sensor
+            mutation = "mutation($id: String!) { stopSensor(id: $id) { __typename ... on PythonError { message } } }"
+            data = self.graphql(mutation, {"id": sensor["id"]})["data"]
         assert "Error" not in json.dumps(data), data
 
     def wait(self, condition: Callable[[], object], timeout: float, what: str, every: float = 2.0):
@@ -197,3 +203,106 @@ class LiveDagster:
         )
         backfills = [b for b in self.instance.get_backfills(limit=50) if b.status.value in ("REQUESTED", "CANCELING")]
         return bool(active or backfills)
+
+
+def stop_process_group(proc: subprocess.Popen | None, grace: float = 30) -> None:
+    """SIGINT to the process group of ``proc`` (started with ``start_new_session=True``, so the
+    group's id is its pid), then SIGKILL for whatever is left of the group, even when ``proc``
+    itself has already exited (Dagster's processes ignore SIGTERM)."""
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+class LiveWebserverDaemon(LiveDagster):
+    """``dagster-webserver`` and ``dagster-daemon`` as two separate processes over one instance, as
+    a deployment runs them (not ``dagster dev``), both loading the repository's ``workspace.yaml``
+    (code location ``finsig``; each starts its own code server). Each runs in its own process
+    group with its own log (``log_path`` with ``-webserver``/``-daemon`` added to the name); both
+    are stopped on exit, also when starting failed.
+
+    ``start_daemon=False`` starts only the webserver: the caller can then set instigator states
+    (``set_sensor``) before any sensor ticks, and call :meth:`start_daemon`.
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path, start_daemon: bool = True):
+        super().__init__(env, log_path)
+        self.daemon: subprocess.Popen | None = None
+        self._start_daemon_on_enter = start_daemon
+        self.webserver_log = log_path.with_name(f"{log_path.stem}-webserver{log_path.suffix}")
+        self.daemon_log = log_path.with_name(f"{log_path.stem}-daemon{log_path.suffix}")
+        self._logs: list = []
+
+    def _spawn(self, command: str, args: list[str], log: Path) -> subprocess.Popen:
+        """``command``: a console script of the test's own environment (beside its python)."""
+        handle = open(log, "w")
+        self._logs.append(handle)
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / command), *args, "-w", str(REPO_ROOT / "workspace.yaml")],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_daemon(self) -> None:
+        if self.daemon is None:
+            self._daemon_started = time.time()
+            self.daemon = self._spawn("dagster-daemon", ["run"], self.daemon_log)
+
+    def wait_for_daemon(self, daemons: tuple[str, ...] = ("BACKFILL", "QUEUED_RUN_COORDINATOR", "SENSOR"), timeout: float = 180) -> None:
+        """Until each of ``daemons`` has sent a heartbeat since the daemon started (the UI warns
+        "The backfill daemon is not running" before that)."""
+
+        def beating() -> bool:
+            if self.daemon.poll() is not None:
+                raise AssertionError(f"dagster-daemon exited with {self.daemon.returncode}:\n{self.log_tail()}")
+            beats = self.instance.get_daemon_heartbeats()
+            return all(d in beats and beats[d].timestamp >= self._daemon_started for d in daemons)
+
+        self.wait(beating, timeout, f"heartbeats of the {', '.join(daemons)} daemons", every=1.0)
+
+    def __enter__(self) -> "LiveWebserverDaemon":
+        try:
+            self.proc = self._spawn("dagster-webserver", ["-h", "127.0.0.1", "-p", str(self.port)], self.webserver_log)
+            if self._start_daemon_on_enter:
+                self.start_daemon()
+            self.wait(self._serving, timeout=180, what="the webserver to answer")
+            self.location, self.repository = self._repository()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            stop_process_group(self.daemon)
+            stop_process_group(self.proc)
+        finally:
+            for handle in self._logs:
+                handle.close()
+
+    def log_tail(self, chars: int = 6000) -> str:
+        def tail(path: Path) -> str:
+            return path.read_text(errors="replace")[-chars // 2 :] if path.exists() else "(no log)"
+
+        return f"webserver:\n{tail(self.webserver_log)}\ndaemon:\n{tail(self.daemon_log)}"
+
+    def _serving(self) -> bool:
+        for name, proc in (("dagster-webserver", self.proc), ("dagster-daemon", self.daemon)):
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log_tail()}")
+        try:
+            return "data" in self.graphql("{ version }")
+        except OSError:
+            return False

@@ -65,6 +65,7 @@ def test_the_regressor_is_registered_beside_the_direction_model(warehouse, track
     assert promoted == (run["return_test_p_value"] <= 0.05 and run["return_r2"] > 0 and run["return_rank_ic"] > 0)
     meta = metadata_of(result)
     assert meta["return_model_version"] == 1 and "R²" in meta["return_outcome"]
+    assert meta["mlflow_return_model_version"].endswith(f"models/{tracking.return_model_name}/versions/1")
     assert meta["return_oos_r2"] == pytest.approx(run["return_r2"])
     # Re-materializing reuses both versions, and the row reads the same as when it was trained.
     train(warehouse, tracking, D)
