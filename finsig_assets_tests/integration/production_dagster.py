@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 
-from finsig_assets_tests.integration.live_dagster import REPO_ROOT, LiveDagster, free_port
+from finsig_assets_tests.integration.live_dagster import REPO_ROOT, LiveDagster, free_port, stop_process_group
 
 POSTGRES_ADMIN = os.environ.get("FINSIG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -138,20 +138,7 @@ class ProductionDagster(LiveDagster):
 
     def __exit__(self, *exc) -> None:
         for name in ("daemon", "webserver", "codeserver"):
-            proc = self.processes.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            pgid = os.getpgid(proc.pid)
-            os.killpg(pgid, signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=30)
+            stop_process_group(self.processes.get(name), grace=20)
         for log in self._logs.values():
             log.close()
         self.instance.dispose()
