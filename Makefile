@@ -63,7 +63,7 @@ summary: setup
 	$(BIN)/finsig summary
 
 test: setup
-	$(BIN)/pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -q $(PYTEST_ARGS)
 
 ui: setup
 	$(BIN)/finsig init-instance

@@ -1,6 +1,6 @@
 """The live system, end to end, on a real instance with its daemon (``dagster dev``).
 
-A 30-session backfill of the whole graph is launched through the GraphQL API exactly as the UI's
+A 15-session backfill of the whole graph is launched through the GraphQL API exactly as the UI's
 Materialize dialog does (``launchPartitionBackfill``). While it runs, the landing sensor is
 switched on and a new session's files land: the sensor ingests them into bronze and the
 automation carries that session down to ``ml/predictions``. At the end every partition of every
@@ -24,7 +24,7 @@ from finsig_assets_tests.integration.warehouse_compare import TABLES, difference
 
 pytestmark = pytest.mark.integration
 
-SESSIONS = 30
+SESSIONS = 15
 BRONZE = [dg.AssetKey(["bronze", "market_candles"]), dg.AssetKey(["bronze", "news_articles"])]
 
 
@@ -42,7 +42,7 @@ def test_ui_backfill_with_the_sensor_and_automation_matches_a_cli_run(tmp_path):
     env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1")
     demo_args = ["--articles-per-session", "8", "--seed", "11"]
     run_cli(["finsig_assets.cli", "demo-data", "--sessions", str(SESSIONS), "--home-settings", *demo_args], env)
-    # A 10-session training window keeps the 30 models of each run to a couple of seconds each.
+    # A 10-session training window keeps the 15 models of each run to a couple of seconds each.
     settings.write_home_settings({"FINSIG_MODEL_WINDOW_SESSIONS": "10", "FINSIG_MODEL_MIN_SESSIONS": "5"}, home)
     run_cli(["finsig_assets.cli", "init-instance"], env)
     # The sensor waits until the backfill's bronze step has indexed the landing zone; in the UI

@@ -23,7 +23,7 @@ from finsig_assets_tests.integration.production_dagster import POSTGRES_ADMIN, P
 
 pytestmark = [pytest.mark.integration, pytest.mark.production]
 
-SESSIONS = 6
+SESSIONS = 4
 
 
 def asset_keys() -> list[dg.AssetKey]:
