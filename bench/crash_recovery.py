@@ -57,23 +57,6 @@ def asset_keys() -> list[dg.AssetKey]:
     return [n.key for n in defs.resolve_asset_graph().asset_nodes if n.is_materializable]
 
 
-def reexecute_from_failure(prod: ProductionDagster, backfill_id: str) -> str:
-    mutation = """
-    mutation Reexecute($p: ReexecutionParams!) {
-      reexecutePartitionBackfill(reexecutionParams: $p) {
-        __typename
-        ... on LaunchBackfillSuccess { backfillId }
-        ... on PythonError { message stack }
-        ... on UnauthorizedError { message }
-      }
-    }"""
-    result = prod.graphql(mutation, {"p": {"parentRunId": backfill_id, "strategy": "FROM_FAILURE"}})
-    result = result["data"]["reexecutePartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise RuntimeError(f"re-execution from failure refused: {result}")
-    return result["backfillId"]
-
-
 def backfill_runs(instance: dg.DagsterInstance, backfill_id: str) -> list[dg.DagsterRun]:
     return list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
 
@@ -168,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["backfill_status_after_crash"] = prod.instance.get_backfill(backfill_id).status.value
             stamp("backfill_ended")
 
-            retry_id = reexecute_from_failure(prod, backfill_id)
+            retry_id = prod.reexecute_backfill_from_failure(backfill_id)
             stamp("reexecution_launched")
             prod.wait(lambda: prod.instance.get_backfill(retry_id).status in FINISHED, 900, "the re-execution to end", every=3.0)
             stamp("reexecution_done")

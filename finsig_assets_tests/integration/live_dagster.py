@@ -148,6 +148,22 @@ class LiveDagster:
         assert result["__typename"] == "LaunchBackfillSuccess", result
         return result["backfillId"]
 
+    def reexecute_backfill_from_failure(self, backfill_id: str) -> str:
+        """The backfill page's "Re-execute from failure": a new backfill of what failed; returns its id."""
+        mutation = """
+        mutation Reexecute($p: ReexecutionParams!) {
+          reexecutePartitionBackfill(reexecutionParams: $p) {
+            __typename
+            ... on LaunchBackfillSuccess { backfillId }
+            ... on PythonError { message stack }
+            ... on UnauthorizedError { message }
+          }
+        }"""
+        params = {"parentRunId": backfill_id, "strategy": "FROM_FAILURE"}
+        result = self.graphql(mutation, {"p": params})["data"]["reexecutePartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return result["backfillId"]
+
     def set_sensor(self, name: str, running: bool) -> None:
         selector = {"repositoryLocationName": self.location, "repositoryName": self.repository, "sensorName": name}
         if running:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import time
 
 import dagster as dg
 import polars as pl
@@ -106,3 +110,31 @@ def materialized_partitions(result: dg.ExecuteInProcessResult, key: str | None =
 
 def model_runs(warehouse) -> pl.DataFrame:
     return warehouse.query("SELECT * FROM ml.model_runs ORDER BY trade_date")
+
+
+def stop_server_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """End a server's process group -- mlflow's CLI and the uvicorn it execs, both started by the test.
+
+    The group id stays taken while any member lives, so signalling it reaches only them.
+    """
+    pgid = proc.pid
+
+    def group_alive() -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    if group_alive():
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while True:
+        proc.poll()  # reap the CLI, or its zombie keeps the group alive
+        if not group_alive():
+            break
+        if time.monotonic() > deadline:
+            os.killpg(pgid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
+    proc.wait(timeout=timeout)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from finsig_assets.ml import serving
 from finsig_assets.ml.champion_history import CHAMPION, TAG_TRAINED_THROUGH
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets_tests.end_to_end import PROMOTE_EVERY_VERSION
-from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, metadata_of, model_for, model_runs, train
+from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, metadata_of, model_for, model_runs, train, stop_server_group
 
 pytestmark = pytest.mark.production
 
@@ -91,29 +90,7 @@ def _get(base: str, path: str, **params) -> dict:
         return json.loads(response.read().decode())
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the server's process group: the CLI and the uvicorn worker it starts, nothing else."""
-    pgid = proc.pid
-    if _group_alive(pgid):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while True:
-        proc.poll()  # reap the CLI, or its zombie keeps the group alive
-        if not _group_alive(pgid):
-            break
-        if time.monotonic() > deadline:
-            os.killpg(pgid, signal.SIGKILL)
-            break
-        time.sleep(0.1)
-    proc.wait(timeout=20)
 
 
 @pytest.fixture
@@ -157,7 +134,7 @@ def mlflow_server(postgres_db, tmp_path):
             delay = min(delay * 1.5, 1.0)
         yield {"url": base, "artifacts": artifacts, "cwd": server_cwd, "log": log, "startup_seconds": time.monotonic() - started}
     finally:
-        _stop(proc)
+        stop_server_group(proc)
 
 
 @pytest.fixture

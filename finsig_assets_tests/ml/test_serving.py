@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.predictions import predictions
 from finsig_assets.ml.training_table import discover_features
 from finsig_assets.warehouse import DuckDBWarehouse
-from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, materialize, train
+from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic, materialize, train, stop_server_group
 
 SERVER_START_TIMEOUT = 180.0  # a cold `mlflow models serve` imports MLflow twice; the box is shared
 REQUEST_TIMEOUT = 60.0
@@ -163,32 +162,7 @@ def _wait_until_up(proc: subprocess.Popen, base: str, log: Path) -> None:
         delay = min(delay * 1.5, 2.0)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the server's process group -- mlflow's CLI and the uvicorn it execs, both started here.
-
-    The group id stays taken while any member lives, so signalling it reaches only them.
-    """
-    pgid = proc.pid
-    if _group_alive(pgid):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while True:
-        proc.poll()  # reap the CLI, or its zombie keeps the group alive
-        if not _group_alive(pgid):
-            break
-        if time.monotonic() > deadline:
-            os.killpg(pgid, signal.SIGKILL)
-            break
-        time.sleep(0.1)
-    proc.wait(timeout=30)
 
 
 def test_mlflow_scoring_server_returns_the_stored_p_up(served_store, tmp_path):
@@ -249,4 +223,4 @@ def test_mlflow_scoring_server_returns_the_stored_p_up(served_store, tmp_path):
         assert said.group(1) == repr(dropped)
         print(f"missing column: HTTP {status} ...{error['message'][-120:]!r}")
     finally:
-        _stop(proc)
+        stop_server_group(proc)
