@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 
 from finsig_assets import settings
 from finsig_assets.trading_calendar import _session_dates
@@ -21,11 +20,8 @@ def build_trading_day_partitions(start: str | None = None) -> dg.DailyPartitions
     start_date = dt.date.fromisoformat(start or settings.partitions_start())
     sessions = set(_session_dates())
     last = max(sessions)
-    weekday_closures = [
-        dt.datetime(d.year, d.month, d.day)
-        for d in pd.bdate_range(start_date, last).date
-        if d not in sessions
-    ]
+    weekdays = (start_date + dt.timedelta(days=i) for i in range((last - start_date).days + 1))
+    weekday_closures = [dt.datetime(d.year, d.month, d.day) for d in weekdays if d.weekday() < 5 and d not in sessions]
     first = min(d for d in sessions if d >= start_date)
     return dg.DailyPartitionsDefinition(
         start_date=first.isoformat(),

@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xc
 import numpy as np
-import pandas as pd
 import polars as pl
+
+from finsig_assets.trading_calendar_cache import cached_session_table
+
+if TYPE_CHECKING:
+    import exchange_calendars as xc
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.timezone.utc
@@ -27,12 +31,14 @@ CALENDAR_FIRST_SESSION = "2000-01-03"
 @lru_cache(maxsize=1)
 def xnys() -> xc.ExchangeCalendar:
     """The NYSE calendar from exchange_calendars (holidays, special closures, early closes)."""
+    import exchange_calendars as xc
+
     return xc.get_calendar("XNYS", start=CALENDAR_FIRST_SESSION)
 
 
 @lru_cache(maxsize=1)
 def _session_dates() -> tuple[dt.date, ...]:
-    return tuple(ts.date() for ts in xnys().sessions)
+    return tuple(session_frame()["trade_date"].to_list())
 
 
 @lru_cache(maxsize=1)
@@ -118,8 +124,16 @@ def session_frame() -> pl.DataFrame:
     """One row per session: ownership window and regular-hours open/close (early closes known).
 
     Joining records to this frame (an as-of join on ``window_start``) assigns trade dates
-    vectorised, which is how the bronze and silver assets do it.
+    vectorised, which is how the bronze and silver assets do it. Computed by exchange_calendars
+    once per library version (:mod:`finsig_assets.trading_calendar_cache`).
     """
+    return cached_session_table(CALENDAR_FIRST_SESSION, session_frame_from_exchange_calendars)
+
+
+def session_frame_from_exchange_calendars() -> pl.DataFrame:
+    """:func:`session_frame`, computed from exchange_calendars' XNYS calendar (no cache)."""
+    import pandas as pd
+
     cal = xnys()
     sessions = cal.sessions
     opens = cal.schedule["open"].reindex(sessions)

@@ -42,12 +42,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import rankdata
-from scipy.stats import t as student_t
 
 from finsig_assets.p_values import format_p
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    pass
+
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class AucEstimate:
     df: int = 0
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
+        from scipy.stats import t as student_t
+
         if not (math.isfinite(self.auc) and math.isfinite(self.standard_error)) or self.df < 1:
             return (math.nan, math.nan)
         q = float(student_t.ppf(0.5 + level / 2, self.df))
@@ -100,6 +105,8 @@ class AucEstimate:
 
 def auc_influence(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray]:
     """AUC and each row's influence on it (sums to ~0); nan and zeros when one class only."""
+    from scipy.stats import rankdata
+
     y = np.asarray(y, dtype=bool)
     p = np.asarray(p, dtype=float)
     m, n = int(y.sum()), int(y.size - y.sum())
@@ -175,6 +182,8 @@ def paired_auc_test(
     folds: np.ndarray | None = None,
 ) -> PairedAucTest:
     """One-sided paired test that ``p_a`` ranks ``y`` better than ``p_b`` on the same rows."""
+    from scipy.stats import t as student_t
+
     y = np.asarray(y, dtype=bool)
     f = _folds_or_one(folds, y.size)
     a, psi_a, k = _stratified(y, np.asarray(p_a, dtype=float), f)
@@ -195,6 +204,8 @@ def paired_auc_test(
 
 def unpaired_auc_test(first: AucEstimate, second: AucEstimate) -> PairedAucTest:
     """One-sided test that ``first`` > ``second`` when they were measured on different rows."""
+    from scipy.stats import t as student_t
+
     method = "DeLong, session-clustered, independent samples"
     diff = first.auc - second.auc
     var = first.standard_error**2 + second.standard_error**2

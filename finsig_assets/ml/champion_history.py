@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
+if TYPE_CHECKING:  # mlflow loads in the steps that use the registry, not with the definitions
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 TAG_TRAINED_THROUGH = "finsig.trained_through"
 TAG_PROMOTED = "finsig.promoted"
@@ -71,6 +72,8 @@ class RegisteredVersion:
 def list_versions(client: MlflowClient, model_name: str) -> list[RegisteredVersion]:
     if "'" in model_name:
         raise ValueError(f"bad registered model name {model_name!r}")
+    from mlflow.exceptions import MlflowException
+
     try:
         found = client.search_model_versions(f"name = '{model_name}'")
     except MlflowException:
@@ -87,6 +90,8 @@ def champion_as_of(versions: list[RegisteredVersion], session: dt.date) -> Regis
 
 
 def alias_holder(client: MlflowClient, model_name: str, alias: str) -> RegisteredVersion | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return RegisteredVersion.of(client.get_model_version_by_alias(model_name, alias))
     except MlflowException:

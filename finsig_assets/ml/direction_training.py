@@ -37,23 +37,21 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import polars as pl
-import xgboost as xgb
 
 from finsig_assets.ml import baselines
 from finsig_assets.ml.auc_inference import PairedAucTest, paired_auc_test
 from finsig_assets.ml.evaluation_metrics import Scores, combine, score
-from finsig_assets.ml.training_table import (
-    HORIZON,
-    LABEL_COLUMN,
-    RETURN_COLUMN,
-    SIGN_BASELINE_FEATURE,
-    FeatureSet,
-)
+from finsig_assets.ml.training_table import HORIZON, LABEL_COLUMN, RETURN_COLUMN, SIGN_BASELINE_FEATURE, FeatureSet
 from finsig_assets.ml.walk_forward import Fold, session_folds
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    import pandas as pd
+    import xgboost as xgb
+
 
 
 @dataclass(frozen=True)
@@ -185,6 +183,8 @@ def fit_on_folds(
     params: dict | None = None,
 ) -> tuple[list[int], list[np.ndarray], list[int]]:
     """Per fold: best tree count, validation predictions (nested tree count), trees used."""
+    import xgboost as xgb
+
     params = params or settings.xgb_params()
     boosters, dvals, best = [], [], []
     for fold in folds:
@@ -214,6 +214,8 @@ def fit_on_folds(
 
 def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: TrainingSettings) -> TrainingOutcome:
     """See the module docstring. ``frame``: labelled rows of one window, sorted by ts."""
+    import xgboost as xgb
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if frame.is_empty():
@@ -333,6 +335,8 @@ def _score_or_nan(y: np.ndarray, p: np.ndarray, r: np.ndarray) -> Scores:
 
 def _input_example(x: np.ndarray, names: list[str], n: int = 5) -> pd.DataFrame:
     """A few real training rows (the most complete ones) for the MLflow signature and example."""
+    import pandas as pd
+
     missing = np.isnan(x).sum(axis=1)
     rows = np.argsort(missing, kind="stable")[:n]
     return pd.DataFrame(x[np.sort(rows)].astype(np.float64), columns=names)

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    pass
+
 
 EPS = float(np.finfo(np.float64).eps)  # what sklearn.metrics.log_loss clips to
 METRIC_NAMES = ("auc", "log_loss", "brier", "accuracy", "rank_ic")
@@ -51,6 +54,8 @@ NAN_SCORES = Scores(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.na
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
     y = np.asarray(y, dtype=bool)
     if y.size == 0 or y.all() or not y.any():
         return math.nan
@@ -80,6 +85,8 @@ def accuracy(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def rank_ic(p: np.ndarray, fwd_return: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
     p = np.asarray(p, dtype=float)
     r = np.asarray(fwd_return, dtype=float)
     ok = np.isfinite(p) & np.isfinite(r)

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from finsig_assets.p_values import format_p
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    pass
+
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class LossDifferentialTest:
 
 def paired_loss_test(actual: np.ndarray, forecast_a: np.ndarray, forecast_b: np.ndarray, clusters: np.ndarray) -> LossDifferentialTest:
     """One-sided test that ``forecast_a`` has a smaller squared error than ``forecast_b``."""
+    from scipy.stats import t as student_t
+
     r = np.asarray(actual, dtype=float)
     d = (r - np.asarray(forecast_b, dtype=float)) ** 2 - (r - np.asarray(forecast_a, dtype=float)) ** 2
     ok = np.isfinite(d)

@@ -29,30 +29,29 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
-import mlflow.xgboost
 import numpy as np
-import xgboost as xgb
-from mlflow.entities import Metric
-from mlflow.models import infer_signature
 
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import (
     MARKET_ONLY_ARTIFACT,
-    TAG_TRAIN_UP_RATE,
     TAG_DAGSTER_RUN,
     TAG_DECISION,
     TAG_RTH_ONLY,
     TAG_SENTIMENT_MODEL,
+    TAG_TRAIN_UP_RATE,
     TAG_TRAINED_THROUGH,
 )
 from finsig_assets.ml.direction_training import TrainingOutcome, TrainingSettings
 from finsig_assets.ml.evaluation_metrics import METRIC_NAMES
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
-from finsig_assets.ml.plots import calibration_png, feature_importance_png
 from finsig_assets.ml.promotion import PromotionDecision, PromotionRules
 from finsig_assets.ml.version_reuse import TAG_CONFIG_SHA256, TAG_DATA_SHA256
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    import xgboost as xgb
+
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,11 @@ def log_training_run(
     decision: PromotionDecision,
     config_hash: str,
 ) -> LoggedVersion:
+    import mlflow.xgboost
+    from mlflow.entities import Metric
+
+    from finsig_assets.ml.plots import calibration_png, feature_importance_png
+
     tags = {
         "dagster.run_id": ctx.dagster_run_id,
         "dagster.asset_key": ctx.asset_key,
@@ -199,6 +203,8 @@ def log_training_run(
 
 def log_market_only(booster: xgb.Booster | None) -> None:
     """The market-only baseline beside a version, in the active run (``baselines/market_only.ubj``)."""
+    import mlflow.xgboost
+
     if booster is None:
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,6 +219,10 @@ def register_booster(booster: xgb.Booster, example, model_name: str) -> tuple[in
     The signature comes from real rows; pip requirements are given (xgboost's pin), which skips
     MLflow's slow requirement inference.
     """
+    import mlflow.xgboost
+    import xgboost as xgb
+    from mlflow.models import infer_signature
+
     signature = infer_signature(example, booster.predict(xgb.DMatrix(example)).astype(np.float64))
     info = mlflow.xgboost.log_model(
         booster,
@@ -227,6 +237,8 @@ def register_booster(booster: xgb.Booster, example, model_name: str) -> tuple[in
 
 def log_oos_metrics(tracking: MlflowTracking, run_id: str, session: dt.date, scores: dict[str, float | int | None]) -> None:
     """A predicted session's out-of-sample metrics on the version's training run."""
+    from mlflow.entities import Metric
+
     step = int(session.strftime("%Y%m%d"))
     ts = int(time.time() * 1000)
     names = {"auc": "oos_auc", "log_loss": "oos_log_loss", "brier": "oos_brier", "accuracy": "oos_accuracy", "rank_ic": "oos_rank_ic", "n_labelled": "oos_rows"}

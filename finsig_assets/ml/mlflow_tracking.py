@@ -18,6 +18,9 @@ materialization metadata point at the server's own UI. ``ui_url`` only builds th
 
 How dagster-mlflow is used
 --------------------------
+(``mlflow`` itself is imported by the methods that talk to the store, not with the module: the
+definitions, which every ``dagster`` command, run and step load, stay free of it.)
+
 dagster-mlflow 0.29 offers two things. Its ``mlflow_tracking`` resource opens *one MLflow run
 per Dagster run* and configures MLflow through environment variables; finsig needs one MLflow
 run *per partition* inside a single-run backfill (a backfill of a year is one Dagster run that
@@ -36,13 +39,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import dagster as dg
-import mlflow
-from mlflow import MlflowClient
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
 from pydantic import Field
 
 from finsig_assets import settings
@@ -51,6 +51,11 @@ from finsig_assets.ml.mlflow_store_location import sqlite_db_path, sync_artifact
 _NAME = re.compile(r"^[A-Za-z0-9_.\- ]+$")
 AUTO = "auto"
 LOCAL_UI_URL = "http://127.0.0.1:5000"
+FINISHED = "FINISHED"  # mlflow.entities.RunStatus.to_string(RunStatus.FINISHED)
+
+if TYPE_CHECKING:
+    import mlflow
+    from mlflow import MlflowClient
 
 
 def local_store_dir(uri: str) -> Path | None:
@@ -116,10 +121,14 @@ class MlflowTracking(dg.ConfigurableResource):
                 root = store / "artifacts"
                 root.mkdir(exist_ok=True)
                 sync_artifact_root(db, root)
+        import mlflow
+
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
 
     def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
         self.activate()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
@@ -135,6 +144,8 @@ class MlflowTracking(dg.ConfigurableResource):
             store = local_store_dir(self.tracking_uri)
             location = (store / "artifacts").as_uri() if store is not None else None
         # A tracking server (or an unknown store) with no configured location: the server's default.
+        from mlflow.exceptions import MlflowException
+
         try:
             return client.create_experiment(name, artifact_location=location)
         except MlflowException:  # created meanwhile by another process
@@ -146,12 +157,16 @@ class MlflowTracking(dg.ConfigurableResource):
     @contextmanager
     def start_run(self, run_name: str, tags: dict[str, str], experiment: str | None = None) -> Iterator[mlflow.ActiveRun]:
         """A new MLflow run in the experiment (default: the training one); ended FINISHED, or FAILED on an exception."""
+        import mlflow
+
         experiment_id = self.experiment_id(experiment)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
             yield run
 
-    def end_run(self, status: str = RunStatus.to_string(RunStatus.FINISHED)) -> None:
+    def end_run(self, status: str = FINISHED) -> None:
         """End the active MLflow run of this process, if any (dagster-mlflow's hook calls this)."""
+        import mlflow
+
         if mlflow.active_run() is not None:
             mlflow.end_run(status=status)
 

@@ -28,14 +28,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from finsig_assets.ml.auc_inference import auc_estimate, paired_auc_test
 from finsig_assets.ml.champion_history import RegisteredVersion
-from finsig_assets.ml.plots import calibration_bins
 from finsig_assets.trading_calendar import next_session
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    pass
+
 
 # What the report reads of ml.predictions.
 COLUMNS = ("trade_date", "model_version", "trained_through", "p_up", "label_up", "p_up_market_only")
@@ -169,6 +173,8 @@ def rolling_auc(
 
 def calibration_table(rows: pl.DataFrame, bins: int = 10) -> pl.DataFrame:
     """Mean ``p_up``, realised up-rate and row count per quantile bin of the labelled ``rows``."""
+    from finsig_assets.ml.plots import calibration_bins
+
     labelled = _labelled(rows)
     if labelled.is_empty():
         return pl.DataFrame(schema=CALIBRATION_SCHEMA)

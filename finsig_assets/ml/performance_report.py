@@ -29,16 +29,14 @@ import datetime as dt
 import json
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import mlflow
 import polars as pl
-from mlflow.exceptions import MlflowException
 from pydantic import Field
 
 from finsig_assets.materialization_metadata import materialize_result, partition_metadata
 from finsig_assets.ml import performance_numbers as numbers
-from finsig_assets.ml import report_plots as plots
 from finsig_assets.ml.champion_history import RegisteredVersion, champion_as_of, list_versions
 from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
@@ -49,6 +47,10 @@ from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.warehouse import DuckDBWarehouse
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    pass
+
 
 ASSET_KEY = dg.AssetKey(["ml", "performance_report"])
 DEFAULT_WINDOW_SESSIONS = 20
@@ -192,6 +194,8 @@ def _champion_for(day: dt.date, upto: pl.DataFrame, versions: list[RegisteredVer
 
 def _importance(client, champ: RegisteredVersion | None, cache: dict) -> tuple[dict[str, float], set[str]] | None:
     """Gain importance and news features from the version's ``features.json`` (None: not available)."""
+    from mlflow.exceptions import MlflowException
+
     if champ is None or not champ.run_id:
         return None
     if champ.version not in cache:
@@ -223,6 +227,8 @@ def _nothing_reason(day: dt.date, upto: pl.DataFrame, versions: list[RegisteredV
 
 def _report(day, upto, series, champ, importance, versions, config) -> dict:
     """Numbers, figures and tables of one partition."""
+    from finsig_assets.ml import report_plots as plots
+
     points = series.filter(pl.col("trade_date") <= day).tail(config.history_sessions)
     last = points.row(-1, named=True)
     calibration = numbers.calibration_table(numbers.window_rows(upto, day, config.window_sessions), config.calibration_bins)
@@ -278,6 +284,8 @@ def _number(value):
 
 def _log_run(tracking: MlflowTracking, context, day: dt.date, report: dict) -> tuple[str, str]:
     """One MLflow run per report partition: figures, the tables behind them, the latest numbers."""
+    import mlflow
+
     tags = {
         "dagster.run_id": context.run.run_id,
         "dagster.asset_key": ASSET_KEY.to_user_string(),
@@ -310,6 +318,8 @@ def _log_run(tracking: MlflowTracking, context, day: dt.date, report: dict) -> t
 
 def _extras(report: dict, embed: bool) -> dict:
     """The partition's pictures (inline or not) and the tables behind them, as markdown."""
+    from finsig_assets.ml import report_plots as plots
+
     sections = []
     for title in FIGURES:
         if title not in report["figures"]:

@@ -34,16 +34,13 @@ the running out-of-sample record of every version up to the last session of the 
 import datetime as dt
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import mlflow.xgboost
 import numpy as np
 import polars as pl
-import xgboost as xgb
-from mlflow.exceptions import MlflowException
 from pydantic import Field
 
-from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import materialize_result, partition_metadata
 from finsig_assets.ml import champion_skill
 from finsig_assets.ml.champion_history import CHAMPION, MARKET_ONLY_ARTIFACT, alias_holder, champion_as_of, list_versions
@@ -53,16 +50,15 @@ from finsig_assets.ml.evaluation_metrics import fmt
 from finsig_assets.ml.mlflow_logging import log_oos_metrics
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.oos_record import PREDICTIONS_TABLE, RECORD_TABLE, running_record, session_return_scores, session_scores
-from finsig_assets.ml.training_table import (
-    LABEL_COLUMN,
-    RETURN_COLUMN,
-    discover_features,
-    read_session_rows,
-    sentiment_models,
-)
+from finsig_assets.ml.training_table import LABEL_COLUMN, RETURN_COLUMN, discover_features, read_session_rows, sentiment_models
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.trading_calendar import previous_session
+from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.warehouse import DuckDBWarehouse
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    import xgboost as xgb
+
 
 ASSET_KEY = dg.AssetKey(["ml", "predictions"])
 OUTCOME_PREDICTED = "predicted"
@@ -131,6 +127,8 @@ def predictions(
     warehouse: DuckDBWarehouse,
     mlflow: MlflowTracking,
 ) -> dg.MaterializeResult:
+    import xgboost as xgb
+
     scope = scope_of(context)
     started = time.perf_counter()
     client = mlflow.client()
@@ -250,13 +248,18 @@ def predictions(
     )
 
 
-def mlflow_load(tracking: MlflowTracking, version: int, model_name: str | None = None) -> xgb.Booster:
+def mlflow_load(tracking: MlflowTracking, version: int, model_name: str | None = None) -> "xgb.Booster":
+    import mlflow.xgboost
+
     tracking.activate()
     return mlflow.xgboost.load_model(tracking.model_uri(version, model_name))
 
 
-def load_market_only(client, run_id: str | None) -> xgb.Booster | None:
+def load_market_only(client, run_id: str | None) -> "xgb.Booster | None":
     """The market-only baseline fit next to a version (None for versions trained before it was kept)."""
+    import xgboost as xgb
+    from mlflow.exceptions import MlflowException
+
     if not run_id:
         return None
     try:
@@ -269,7 +272,9 @@ def load_market_only(client, run_id: str | None) -> xgb.Booster | None:
         return None
 
 
-def _predict(booster: xgb.Booster, rows: pl.DataFrame, names: list[str]) -> np.ndarray:
+def _predict(booster: "xgb.Booster", rows: pl.DataFrame, names: list[str]) -> np.ndarray:
+    import xgboost as xgb
+
     x = rows.select(pl.col(names).cast(pl.Float64).fill_nan(None)).to_numpy().astype(np.float32)
     return booster.predict(xgb.DMatrix(x, feature_names=names)).astype(np.float64)
 

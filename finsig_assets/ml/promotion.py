@@ -42,10 +42,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from mlflow import MlflowClient
 
 from finsig_assets.ml import baselines
 from finsig_assets.ml.auc_inference import PairedAucTest, auc_estimate, paired_auc_test, unpaired_auc_test
@@ -60,6 +60,9 @@ from finsig_assets.ml.champion_history import (
     alias_holder,
 )
 from finsig_assets.ml.evaluation_metrics import Scores, fmt
+
+if TYPE_CHECKING:  # mlflow loads in the steps that use the registry, not with the definitions
+    from mlflow import MlflowClient
 
 _TAG_LIMIT = 5000
 TAG_NEWS_TEST_STATISTIC = "finsig.news_test_statistic"

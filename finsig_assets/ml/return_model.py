@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import mlflow
 import polars as pl
 
 from finsig_assets.ml.champion_history import (
@@ -44,6 +44,10 @@ from finsig_assets.ml.promotion import PromotionDecision, PromotionRules, record
 from finsig_assets.ml.return_training import MARKET_ONLY, MODEL, ZERO, ReturnOutcome, train_return_model
 from finsig_assets.ml.training_table import FeatureSet
 from finsig_assets.ml.version_reuse import TAG_CONFIG_SHA256, TAG_DATA_SHA256, registered_with
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    pass
+
 
 TAG_RETURN_TEST_STATISTIC = "finsig.return_test_statistic"
 TAG_RETURN_TEST_P_VALUE = "finsig.return_test_p_value"
@@ -180,6 +184,8 @@ def _log(
     data_hash: str,
     config_hash: str,
 ) -> tuple[str, int]:
+    import mlflow
+
     tags = {
         "dagster.run_id": ctx.dagster_run_id,
         "dagster.asset_key": ctx.asset_key,

@@ -32,23 +32,20 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import polars as pl
-import xgboost as xgb
-from scipy.stats import spearmanr
 
 from finsig_assets.ml import baselines
-from finsig_assets.ml.direction_training import (
-    TrainingDataError,
-    TrainingSettings,
-    feature_matrix,
-    fit_on_folds,
-    window_folds,
-)
+from finsig_assets.ml.direction_training import TrainingDataError, TrainingSettings, feature_matrix, fit_on_folds, window_folds
 from finsig_assets.ml.loss_differential import LossDifferentialTest, paired_loss_test
 from finsig_assets.ml.training_table import RETURN_COLUMN, FeatureSet
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
+    import pandas as pd
+    import xgboost as xgb
+
 
 MODEL, MARKET_ONLY, ZERO = "model", "market_only", "zero"
 FORECASTS = (MODEL, MARKET_ONLY, ZERO)
@@ -82,6 +79,8 @@ def params(settings: TrainingSettings) -> dict:
 
 
 def _rank_ic(f: np.ndarray, r: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
     if f.size < 3 or np.ptp(f) == 0 or np.ptp(r) == 0:
         return math.nan
     return float(spearmanr(f, r).statistic)
@@ -114,6 +113,9 @@ def score_forecasts(oos: pl.DataFrame) -> dict[str, ReturnScores]:
 
 def train_return_model(frame: pl.DataFrame, features: FeatureSet, settings: TrainingSettings) -> ReturnOutcome:
     """See the module docstring. ``frame``: labelled rows of one window (as for the direction model)."""
+    import pandas as pd
+    import xgboost as xgb
+
     if frame.is_empty():
         raise TrainingDataError("no labelled rows in the window")
     frame = frame.sort("ts", "instrument")

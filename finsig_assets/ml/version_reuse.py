@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
-
-from mlflow import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from finsig_assets.ml import baselines
 from finsig_assets.ml.champion_history import TAG_PROMOTED, TAG_REASONS, RegisteredVersion
+
+if TYPE_CHECKING:  # mlflow loads in the steps that use the registry, not with the definitions
+    from mlflow import MlflowClient
 
 TAG_DATA_SHA256 = "finsig.training_data_sha256"
 TAG_CONFIG_SHA256 = "finsig.config_sha256"
