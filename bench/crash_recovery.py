@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="finsig-crash-"))
     home = tmp / "home"
-    env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1")
+    # The multiprocess executor: step processes that a dead run worker leaves orphaned.
+    env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1", FINSIG_EXECUTOR="multiprocess")
     run_cli(["finsig_assets.cli", "demo-data", "--sessions", str(args.sessions), "--home-settings",
              "--articles-per-session", "6", "--seed", "13"], env)
     first, last = (home / "finsig.env").read_text().split("FINSIG_DEMO_RANGE=")[1].split()[0].split("...")

@@ -47,7 +47,8 @@ defs = dg.Definitions(
     jobs=[finsig_pipeline, ml_training_job],
     sensors=[landing_sensor, automation_sensor, freshness_sensor, dead_run_cleanup],
     schedules=[session_close_schedule],
-    # Dagster's multiprocess executor, recording each run's worker process for run monitoring.
+    # Dagster's in-process (default) or multiprocess executor, recording each run's worker process
+    # for run monitoring (FINSIG_EXECUTOR; finsig_assets/run_worker_executor.py says why in-process).
     executor=finsig_executor,
     resources={
         "warehouse": DuckDBWarehouse(),

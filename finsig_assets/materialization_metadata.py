@@ -7,6 +7,10 @@ details (``context.add_asset_metadata(..., partition_key=...)``) and keeps for t
 metadata only what is true of all of them (the column schema) and the run's totals, under
 names starting with ``run_``.
 
+The column schema goes on a single partition's materialization only. The asset's definition
+carries the table's columns from its DDL, which the UI shows; copied onto every partition of a
+year-long run it was half of each recorded event's bytes, serialized several times per event.
+
 A summary's preview shows the *latest* rows (by ``ts``, ``available_at`` or ``published_at``
 when the frame has one), preferring, among the last few dozen, rows without NULLs: the first rows
 of a history are warm-up rows whose rolling features are all NULL, and the last bars of a session
@@ -212,7 +216,6 @@ def partition_metadata(
         if context is not None:
             context.add_asset_metadata(meta, partition_key=key)
     return {
-        "dagster/column_schema": column_schema(frame),
         "run_partition_range": dg.MetadataValue.text(scope_label),
         "run_rows": dg.MetadataValue.int(frame.height),
         **typed_metadata(_run_names(run_summary)),

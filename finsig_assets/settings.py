@@ -100,8 +100,13 @@ def partitions_start() -> str:
 
 
 def landing_settle_seconds() -> float:
-    """A landing file changed more recently than this is still being written: not read yet."""
-    return float_setting("FINSIG_LANDING_SETTLE_SECONDS", 10.0)
+    """A landing file changed more recently than this is still being written: not read yet.
+
+    Short by default because every second of it is latency between a file landing and its
+    session's predictions. Reading a file too early loses nothing: a half-written last line is
+    quarantined, and when the file changes again the sensor re-ingests its sessions, replacing
+    that partition's rows and quarantine entries."""
+    return float_setting("FINSIG_LANDING_SETTLE_SECONDS", 3.0)
 
 
 def model_window_sessions() -> int:
@@ -111,6 +116,17 @@ def model_window_sessions() -> int:
 
 def model_min_sessions() -> int:
     return int_setting("FINSIG_MODEL_MIN_SESSIONS", 10)
+
+
+EXECUTORS = ("in_process", "multiprocess")
+
+
+def executor() -> str:
+    """The runs' default executor (:mod:`finsig_assets.run_worker_executor`): ``in_process`` or ``multiprocess``."""
+    value = (setting("FINSIG_EXECUTOR") or "in_process").strip().lower()
+    if value not in EXECUTORS:
+        raise ValueError(f"FINSIG_EXECUTOR={value!r}: expected one of {', '.join(EXECUTORS)}")
+    return value
 
 
 def repo_root() -> Path:

@@ -20,7 +20,7 @@ import pytest
 from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
-from finsig_assets.instance_setup import write_instance_config
+from finsig_assets.instance_setup import open_instance, write_instance_config
 from finsig_assets.run_worker_health import WORKER_TAG, MonitoredRunLauncher, RunWorker, fail_dead_runs, process_namespace
 
 POOL = "duckdb_writer"
@@ -48,7 +48,7 @@ def test_a_worker_is_alive_until_its_process_ends_and_a_reused_pid_is_not_it():
 @pytest.fixture
 def instance(tmp_path):
     write_instance_config(tmp_path)
-    with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
+    with open_instance(tmp_path) as inst:
         yield inst
 
 

@@ -81,7 +81,8 @@ def bronze_metadata(
         run_summary=run_summary,
         per_partition=per_partition,
     )
-    meta["dagster/column_schema"] = column_schema(rows)
+    if len(scope.sessions) <= 1:  # a range's partitions show the definition's columns (the DDL)
+        meta["dagster/column_schema"] = column_schema(rows)
     meta["run_rejected_by_reason"] = dg.MetadataValue.json(counts_by_kind(placed_summary))
     meta["run_rejections"] = dg.MetadataValue.md(reasons_markdown(counted_summary))
     meta["run_unplaceable_by_reason"] = dg.MetadataValue.json(counts_by_kind(collected.unplaceable_summary))

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from finsig_assets.instance_setup import open_instance
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -59,7 +61,7 @@ class LiveDagster:
         self.port = free_port()
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
-        self.instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+        self.instance = open_instance(env["DAGSTER_HOME"])
 
     @property
     def url(self) -> str:

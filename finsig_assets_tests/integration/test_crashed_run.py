@@ -18,6 +18,7 @@ import dagster as dg
 import psutil
 import pytest
 
+from finsig_assets.instance_setup import open_instance
 from finsig_assets_tests.integration.live_dagster import REPO_ROOT, finsig_env, run_cli
 
 pytestmark = pytest.mark.integration
@@ -27,7 +28,8 @@ SELECTION = "*gold/market_features"
 
 def test_a_run_killed_during_a_step_is_failed_and_frees_its_slot_for_the_next_run(tmp_path):
     home = tmp_path / "home"
-    env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1")
+    # Steps in their own processes (the multiprocess executor): the case that leaves orphans.
+    env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1", FINSIG_EXECUTOR="multiprocess")
     run_cli(["finsig_assets.cli", "demo-data", "--sessions", "5", "--home-settings", "--articles-per-session", "4", "--seed", "5"], env)
     run_cli(["finsig_assets.cli", "init-instance"], env)
     first, last = (home / "finsig.env").read_text().split("FINSIG_DEMO_RANGE=")[1].split()[0].split("...")
@@ -36,7 +38,7 @@ def test_a_run_killed_during_a_step_is_failed_and_frees_its_slot_for_the_next_ru
 
     log = open(tmp_path / "killed.log", "w")
     killed = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+    instance = open_instance(env["DAGSTER_HOME"])
     deadline = time.monotonic() + 180
     run = None
     while time.monotonic() < deadline and killed.poll() is None:

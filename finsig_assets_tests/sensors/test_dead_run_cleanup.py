@@ -12,7 +12,7 @@ import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._core.events.log import EventLogEntry
 
-from finsig_assets.instance_setup import write_instance_config
+from finsig_assets.instance_setup import open_instance, write_instance_config
 from finsig_assets.run_worker_health import WORKER_TAG, RunWorker, process_namespace
 from finsig_assets.sensors.dead_run_cleanup import dead_run_cleanup
 
@@ -20,7 +20,7 @@ from finsig_assets.sensors.dead_run_cleanup import dead_run_cleanup
 @pytest.fixture
 def instance(tmp_path):
     write_instance_config(tmp_path)
-    with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
+    with open_instance(tmp_path) as inst:
         yield inst
 
 
