@@ -244,7 +244,7 @@ def test_settle_seconds_comes_from_the_environment(monkeypatch):
     assert landing_files.settle_seconds() == 2.5
     monkeypatch.delenv("FINSIG_LANDING_SETTLE_SECONDS")
     monkeypatch.setenv("FINSIG_HOME", "/nonexistent-finsig-home")
-    assert landing_files.settle_seconds() == 10.0
+    assert landing_files.settle_seconds() == 3.0
 
 
 # --- reading ----------------------------------------------------------------------------------

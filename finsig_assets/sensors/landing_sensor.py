@@ -1,8 +1,9 @@
 """``landing_sensor``: files land, bronze ingests exactly the sessions they touch.
 
 Each tick compares the landing zone with the warehouse (:mod:`.landing_state`) and requests, per
-dataset and per run of consecutive pending sessions, one ranged run of the bronze asset (a
-single-run backfill: a year-long historical file is one run, not 252). Everything below bronze
+run of consecutive pending sessions, one ranged run of the bronze asset (a single-run backfill:
+a year-long historical file is one run, not 252) -- of both bronze assets when market and news
+files are pending for the same sessions, as when a collector drops a new session. Everything below bronze
 follows by declarative automation (:mod:`finsig_assets.automation`), so the sensor never starts
 silver, gold or the model itself.
 
@@ -27,6 +28,9 @@ from finsig_assets.warehouse import DuckDBWarehouse, WarehouseLockTimeout
 
 BRONZE_KEYS = {"market": dg.AssetKey(["bronze", "market_candles"]), "news": dg.AssetKey(["bronze", "news_articles"])}
 MAX_LISTED = 5
+# A tick lists the landing zone and reads the index (well under a second when nothing changed),
+# so it can look often: a new file waits at most this long (plus the settle time) to be ingested.
+LANDING_SENSOR_INTERVAL_SECONDS = 5
 
 
 def _listing(items: list[str]) -> str:
@@ -55,7 +59,8 @@ def evaluate_landing(
 
     valid = trading_day_partitions.get_partition_keys(current_time=current_time)
     valid_set = set(valid)
-    requests, notes = [], []
+    pending: dict[tuple[str, str], list[tuple[str, list[str]]]] = {}
+    notes = []
     for dataset in DATASETS:
         ds = state.datasets[dataset]
         keys = sorted(d.isoformat() for d in ds.pending)
@@ -65,18 +70,25 @@ def evaluate_landing(
         for first, last in contiguous_ranges(keys, valid):
             sessions_causes = sorted({c for d, causes in ds.pending.items() if first <= d.isoformat() <= last for c in causes})
             context.log.info(f"{dataset}: ingest {first}..{last} ({_listing(sessions_causes)})")
-            requests.append(
-                dg.RunRequest(
-                    run_key=run_key(dataset, first, last, ds.digest),
-                    asset_selection=[BRONZE_KEYS[dataset]],
-                    tags={
-                        "dagster/asset_partition_range_start": first,
-                        "dagster/asset_partition_range_end": last,
-                        "finsig/trigger": "landing_sensor",
-                        "finsig/changed_files": str(ds.n_changed_files),
-                    },
-                )
+            pending.setdefault((first, last), []).append((dataset, sessions_causes))
+    # Both datasets over the same sessions (a collector's drop for a new session): one run of
+    # both bronze assets, so the automation carries the session on once both are in -- and one
+    # run's start-up, not two.
+    requests = []
+    for (first, last), parts in pending.items():
+        datasets = [dataset for dataset, _ in parts]
+        requests.append(
+            dg.RunRequest(
+                run_key="+".join(run_key(d, first, last, state.datasets[d].digest) for d in datasets),
+                asset_selection=[BRONZE_KEYS[d] for d in datasets],
+                tags={
+                    "dagster/asset_partition_range_start": first,
+                    "dagster/asset_partition_range_end": last,
+                    "finsig/trigger": "landing_sensor",
+                    "finsig/changed_files": str(sum(state.datasets[d].n_changed_files for d in datasets)),
+                },
             )
+        )
     new_cursor = json.dumps({"touched": state.touched}, sort_keys=True) if state.touched else "{}"
     if requests:
         return dg.SensorResult(run_requests=requests, cursor=new_cursor)
@@ -94,10 +106,11 @@ def evaluate_landing(
 @dg.sensor(
     name="landing_sensor",
     target=list(BRONZE_KEYS.values()),
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=LANDING_SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Compares $FINSIG_LANDING_DIR with the warehouse and ingests the sessions that new, changed or "
-    "deleted files touch (one ranged bronze run per dataset and run of sessions); the automation carries them on.",
+    "deleted files touch (one ranged bronze run per run of sessions, both datasets in one run when their sessions "
+    "match); the automation carries them on.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse, landing: LandingZone):
     started = time.perf_counter()

@@ -57,8 +57,8 @@ def requests(result) -> list[dg.RunRequest]:
 def ranges(result) -> dict[str, tuple[str, str]]:
     out = {}
     for r in requests(result):
-        (key,) = r.asset_selection
-        out[key.to_user_string()] = (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for key in r.asset_selection:
+            out[key.to_user_string()] = (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
     return out
 
 
@@ -93,6 +93,20 @@ def test_empty_warehouse_gets_one_ranged_run_per_dataset_then_nothing(warehouse,
     assert requests(done) == []
     assert "nothing to ingest" in done.skip_reason.skip_message
     assert len(done.cursor) < 100
+
+
+def test_a_new_sessions_market_and_news_files_are_one_run(warehouse, landing):
+    """A collector's drop for one session: both bronze assets in one run, so the automation
+    carries the session on once, with both datasets in."""
+    write_market(landing, "a.ndjson", ["2024-06-26T14:00:00.000000000Z"])
+    write_article(landing, "2024-06-26", "n1", "2024-06-26T10:15:00+00:00")
+    first = tick(warehouse, landing)
+    (request,) = requests(first)
+    assert set(request.asset_selection) == {dg.AssetKey(["bronze", "market_candles"]), dg.AssetKey(["bronze", "news_articles"])}
+    assert ranges(first) == {"bronze/market_candles": ("2024-06-26", "2024-06-26"), "bronze/news_articles": ("2024-06-26", "2024-06-26")}
+    assert [r.run_key for r in requests(tick(warehouse, landing, first.cursor))] == [request.run_key]
+    ingest_all(warehouse, landing, first)
+    assert requests(tick(warehouse, landing, first.cursor)) == []
 
 
 def test_first_tick_over_an_ingested_warehouse_starts_nothing(warehouse, landing):
