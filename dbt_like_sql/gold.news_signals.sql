@@ -3,6 +3,7 @@
 -- deps: silver/market_bars, silver/news_sentiment
 -- lookback_sessions: 4
 -- config: half_life_minutes=30.0, long_window_minutes=1440, recency_cap_minutes=4320
+-- chunk_sessions: 250
 -- checks: unique_keys(instrument, ts), one_row_per(silver.market_bars)
 --
 -- Leakage rules (DESIGN.md): an article counts at bar t only when available_at <= t, so an
@@ -16,8 +17,75 @@
 -- then see exactly the articles a whole-range run sees, so a partition alone equals the range.
 -- sentiment_model names the model(s) behind the row's 24-h window (ml/direction_model refuses
 -- windows that mix models). Bars with no article in a window get count 0 and NULL means.
-WITH bars AS (
-    SELECT instrument, ts, trade_date
+--
+-- Cost: linear in bars + articles (up to the log factor of sorting); no bar is joined to the
+-- articles of its windows. (finsig_assets_tests/gold/news_signals_quadratic_reference.sql is the
+-- former query, which joined every bar to every article of its previous 24 h: ~1,380 bars x
+-- ~1,500 articles, two million joined rows a session at a realistic feed; the tests compare
+-- this file with it.) The articles are reduced to one row per distinct available_at (`steps`)
+-- carrying running sums up to it (`running`, `decay_state`, `model_state`); each bar finds, by
+-- ASOF joins, the last step at or before t, t - 15 min, t - 60 min, t - 240 min and t - 24 h
+-- (`bar_steps`) and reads those steps' rows by equality joins. A first step at -infinity, all
+-- zero, stands for "no article yet", so every ASOF join finds a row.
+--
+-- * Window counts and means. R(s) = count and sums of sentiment, p_positive, p_negative,
+--   p_neutral, confidence and confidence * sentiment over the articles with available_at <= s
+--   (all articles of a tied available_at at once). The window (t - w, t] is exactly
+--   R(step at t) - R(step at t - w): an article available at exactly t - w is in the second
+--   term, hence out of the window, as in the former `age_minutes < w`. The 15/60/240-minute
+--   windows are clipped to the 24-h one (least(w, long_window_minutes)), as the former
+--   FILTERs applied inside the 24-h join. Count 0 gives NULL means (and 0 counts).
+-- * Exact arithmetic. The sums are fixed point: each value is rounded to a multiple of 2^-64
+--   (|error| <= 2^-65 per article) and summed as HUGEINT, so sums and differences are EXACT
+--   integers, whatever the summation order and wherever the run's first article is. That is
+--   what keeps "a partition alone equals the range" and the leakage tests bit-for-bit equal:
+--   running sums in DOUBLE would differ in the last bits between a one-day and a 60-day run,
+--   and would lose |running sum| * 2^-53 to cancellation in every difference. Values are at
+--   most 1 in magnitude, so 2^127 leaves room for 2^63 articles. A mean is
+--   double(S) * 2^-64 / n: |mean error| <= 2^-65 + 4 ulp(mean) (the former avg() had ~n ulp of
+--   summation error of its own); the confidence-weighted ratio likewise.
+-- * Decayed sentiment, sum(sentiment * 0.5^((t - available_at) / h)) over (t - 24 h, t], with
+--   h = half_life_minutes. It equals 2^(-(t - r)/h) * sum(sentiment * 2^((available_at - r)/h))
+--   for any reference point r. One r for the whole run (e.g. $window_start) would overflow over
+--   a long backfill (2^(x/30) is inf past x ~ 30,700 minutes, three weeks) and, again, make a
+--   partition alone differ from the range in the last bits. So r is the start of a block of
+--   32 half-lives (16 h by default) aligned to the Unix epoch: block = epoch_us // block_us,
+--   r = block * block_us, the same blocks in every run. Within its block an article's
+--   2^((available_at - r)/h) is in [1, 2^32), and round(sentiment * 2^((available_at - r)/h) * 2^64)
+--   (< 2^96) is summed exactly as HUGEINT: G(block, s), the running sum within the block up to
+--   step s (2^31 articles per block before an overflow, which DuckDB raises as an error; it
+--   never wraps). `decay_state` keeps, per step s, a map block -> G(block, s) for its own block
+--   and the ceil(24 h / block) blocks before it (their totals). For a bar, every block j the
+--   window touches (2 or 3 by default) contributes G(j, t) - G(j, t - 24 h) (exact; read from
+--   the steps at t and at t - 24 h, absent = 0) times 2^-64 * 2^(-(t - r_j)/h), added in block
+--   order. Error bound: t >= r_j, so the factor is <= 1 and the rounding to 2^-64 costs
+--   <= 2^-65 per article in the result. The exponents are one division of an exact integer
+--   count of microseconds each: (available_at - r)/h < 32 and (t - r)/h < 24 h/h + 32 = 80
+--   half-lives, so pow(2, .) is off by <= ln 2 * 2 * (32 + 80) * 2^-53 + 2 ulp, the
+--   conversions, product and sum by <= 6 ulp more: every article's share is within
+--   170 * 2^-53 < 2e-14 relative, i.e. |error| <= 2e-14 * sum(|sentiment| * weight) + n * 2^-65
+--   over the n articles of the window. The former query had the same order of error of its
+--   own (one pow() of a rounded age per article, then n additions); the tests compare the two
+--   at 1e-9 relative. In general the relative bound is
+--   ((long_window_minutes / h + 64) * 2 ln 2 + 8) * 2^-53: any half-life and long window work (a
+--   long window over a short half-life only touches more blocks per bar), nothing can
+--   overflow, and a share too old to be represented underflows to 0 as it should.
+-- * sentiment_model: `model_state` keeps, per step, every model seen so far with its last
+--   available_at (in model order); a bar names the models whose last article at or before t
+--   is later than t - 24 h, i.e. exactly the models with an article in (t - 24 h, t].
+-- * news_minutes_since_last: from the step at t (the last available_at <= t).
+-- * chunk_sessions: a long range runs as consecutive chunks of 250 sessions (each its own
+--   SELECT with its own look-back), which is exact because a partition alone equals the range
+--   (bit for bit, see above); the SELECT holds ~2.5 MB a session of 1,380 bars and 2,000 articles.
+WITH constants AS (
+    SELECT
+        pow(2.0, 64) AS fixed_one,  -- fixed point: 1.0 is 2^64
+        $half_life_minutes * 60000000.0 AS half_life_us,
+        CAST(round(32 * $half_life_minutes * 60000000.0) AS BIGINT) AS block_us,  -- decay blocks: 32 half-lives
+        CAST($long_window_minutes AS BIGINT) * 60000000 AS long_us
+),
+bars AS (
+    SELECT instrument, ts, trade_date, epoch_us(ts) AS t_us
     FROM silver.market_bars
     WHERE ts >= $window_start AND ts < $window_end
 ),
@@ -27,73 +95,169 @@ articles AS (
     WHERE available_at > $window_start - to_minutes($recency_cap_minutes)
       AND available_at < $window_end
 ),
-windowed AS (
-    SELECT b.instrument, b.ts, a.*, epoch(b.ts - a.available_at) / 60.0 AS age_minutes
-    FROM bars b
-    JOIN articles a
-      ON a.available_at <= b.ts
-     AND a.available_at > b.ts - to_minutes($long_window_minutes)
-),
-aggregated AS (
+steps AS (  -- one row per distinct available_at: exact fixed-point sums of its articles
     SELECT
-        n.instrument,
-        n.ts,
-        count(n.sentiment) FILTER (WHERE n.age_minutes < 15)::INTEGER AS news_count_15m,
-        avg(n.sentiment) FILTER (WHERE n.age_minutes < 15) AS news_sentiment_mean_15m,
-        avg(n.p_positive) FILTER (WHERE n.age_minutes < 15) AS news_positive_mean_15m,
-        avg(n.p_negative) FILTER (WHERE n.age_minutes < 15) AS news_negative_mean_15m,
-        avg(n.p_neutral) FILTER (WHERE n.age_minutes < 15) AS news_neutral_mean_15m,
-        sum(n.confidence * n.sentiment) FILTER (WHERE n.age_minutes < 15) / NULLIF(sum(n.confidence) FILTER (WHERE n.age_minutes < 15), 0) AS news_confidence_weighted_sentiment_15m,
-        count(n.sentiment) FILTER (WHERE n.age_minutes < 60)::INTEGER AS news_count_60m,
-        avg(n.sentiment) FILTER (WHERE n.age_minutes < 60) AS news_sentiment_mean_60m,
-        avg(n.p_positive) FILTER (WHERE n.age_minutes < 60) AS news_positive_mean_60m,
-        avg(n.p_negative) FILTER (WHERE n.age_minutes < 60) AS news_negative_mean_60m,
-        avg(n.p_neutral) FILTER (WHERE n.age_minutes < 60) AS news_neutral_mean_60m,
-        sum(n.confidence * n.sentiment) FILTER (WHERE n.age_minutes < 60) / NULLIF(sum(n.confidence) FILTER (WHERE n.age_minutes < 60), 0) AS news_confidence_weighted_sentiment_60m,
-        count(n.sentiment) FILTER (WHERE n.age_minutes < 240)::INTEGER AS news_count_240m,
-        avg(n.sentiment) FILTER (WHERE n.age_minutes < 240) AS news_sentiment_mean_240m,
-        avg(n.p_positive) FILTER (WHERE n.age_minutes < 240) AS news_positive_mean_240m,
-        avg(n.p_negative) FILTER (WHERE n.age_minutes < 240) AS news_negative_mean_240m,
-        avg(n.p_neutral) FILTER (WHERE n.age_minutes < 240) AS news_neutral_mean_240m,
-        sum(n.confidence * n.sentiment) FILTER (WHERE n.age_minutes < 240) / NULLIF(sum(n.confidence) FILTER (WHERE n.age_minutes < 240), 0) AS news_confidence_weighted_sentiment_240m,
-        avg(n.sentiment) AS news_sentiment_mean_1440m,
-        sum(n.sentiment * pow(0.5, n.age_minutes / $half_life_minutes)) AS news_decayed_sentiment,
-        string_agg(DISTINCT n.sentiment_model, ' + ' ORDER BY n.sentiment_model) AS sentiment_model
-    FROM windowed n
-    GROUP BY n.instrument, n.ts
+        a.available_at,
+        any_value(epoch_us(a.available_at) // c.block_us) AS block,
+        count(*) AS n,
+        sum(CAST(a.sentiment * c.fixed_one AS HUGEINT)) AS s_sentiment,
+        sum(CAST(a.p_positive * c.fixed_one AS HUGEINT)) AS s_positive,
+        sum(CAST(a.p_negative * c.fixed_one AS HUGEINT)) AS s_negative,
+        sum(CAST(a.p_neutral * c.fixed_one AS HUGEINT)) AS s_neutral,
+        sum(CAST(a.confidence * c.fixed_one AS HUGEINT)) AS s_confidence,
+        sum(CAST(a.confidence * a.sentiment * c.fixed_one AS HUGEINT)) AS s_conf_sentiment,
+        -- sentiment * 2^((available_at - r) / h), r the start of its block
+        sum(CAST(a.sentiment * pow(2.0, (epoch_us(a.available_at) % c.block_us) / c.half_life_us) * c.fixed_one AS HUGEINT)) AS s_decay
+    FROM articles a CROSS JOIN constants c
+    GROUP BY a.available_at
 ),
-latest AS (
-    SELECT b.instrument, b.ts, epoch(b.ts - a.available_at) / 60.0 AS minutes_since_last
+running AS (  -- running sums up to each step; the first row is "before any article": all zero
+    SELECT
+        '-infinity'::TIMESTAMPTZ AS available_at, -1::BIGINT AS block, 0::HUGEINT AS n, 0::HUGEINT AS s_sentiment,
+        0::HUGEINT AS s_positive, 0::HUGEINT AS s_negative, 0::HUGEINT AS s_neutral, 0::HUGEINT AS s_confidence,
+        0::HUGEINT AS s_conf_sentiment, 0::HUGEINT AS g_decay
+    UNION ALL
+    SELECT
+        available_at,
+        block,
+        sum(n) OVER w,
+        sum(s_sentiment) OVER w,
+        sum(s_positive) OVER w,
+        sum(s_negative) OVER w,
+        sum(s_neutral) OVER w,
+        sum(s_confidence) OVER w,
+        sum(s_conf_sentiment) OVER w,
+        sum(s_decay) OVER (PARTITION BY block ORDER BY available_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    FROM steps
+    WINDOW w AS (ORDER BY available_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+block_totals AS (
+    SELECT block, sum(s_decay) AS total FROM steps GROUP BY block
+),
+decay_state AS (  -- per step, block -> G(block, step) for its own block and the blocks a 24-h window before it reaches
+    SELECT
+        r.available_at,
+        map_from_entries(list_append(
+            coalesce(list({'k': t.block, 'v': t.total}) FILTER (WHERE t.block IS NOT NULL), []),
+            {'k': r.block, 'v': r.g_decay}
+        )) AS g
+    FROM running r
+    CROSS JOIN constants c
+    LEFT JOIN block_totals t ON t.block < r.block AND t.block >= r.block - (c.long_us + c.block_us - 1) // c.block_us
+    GROUP BY r.available_at, r.block, r.g_decay
+),
+model_state AS (  -- per step, each model seen so far with its last available_at, in model order
+    SELECT available_at, list({'model': sentiment_model, 'last_at': last_at} ORDER BY sentiment_model) AS last_seen
+    FROM (
+        SELECT
+            s.available_at,
+            m.sentiment_model,
+            max(seen.available_at) OVER (
+                PARTITION BY m.sentiment_model ORDER BY s.available_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS last_at
+        FROM steps s
+        CROSS JOIN (SELECT DISTINCT sentiment_model FROM articles) m
+        LEFT JOIN (SELECT DISTINCT sentiment_model, available_at FROM articles) seen
+            ON seen.sentiment_model = m.sentiment_model AND seen.available_at = s.available_at
+    )
+    WHERE last_at IS NOT NULL
+    GROUP BY available_at
+),
+step_times AS (
+    SELECT available_at FROM running
+),
+bar_steps AS (  -- per bar, the last step at or before t, t - 15 min, t - 60 min, t - 240 min and t - 24 h
+    SELECT
+        b.instrument, b.ts, b.trade_date, b.t_us,
+        r.available_at AS at_t, r15.available_at AS at_15, r60.available_at AS at_60, r240.available_at AS at_240,
+        rl.available_at AS at_long
     FROM bars b
-    ASOF JOIN articles a ON b.ts >= a.available_at
+    ASOF JOIN step_times r ON b.ts >= r.available_at
+    ASOF JOIN step_times r15 ON b.ts - to_minutes(least(15, $long_window_minutes)) >= r15.available_at
+    ASOF JOIN step_times r60 ON b.ts - to_minutes(least(60, $long_window_minutes)) >= r60.available_at
+    ASOF JOIN step_times r240 ON b.ts - to_minutes(least(240, $long_window_minutes)) >= r240.available_at
+    ASOF JOIN step_times rl ON b.ts - to_minutes($long_window_minutes) >= rl.available_at
+),
+signals AS (  -- window (t - w, t] = running(t) - running(t - w), exactly
+    SELECT
+        k.instrument,
+        k.ts,
+        k.trade_date,
+        list_transform(
+            list_filter(ms.last_seen, lambda e: e.last_at > k.ts - to_minutes($long_window_minutes)), lambda e: e.model
+        ) AS window_models,
+        (r.n - r15.n)::INTEGER AS news_count_15m,
+        CASE WHEN r.n > r15.n THEN CAST(r.s_sentiment - r15.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_sentiment_mean_15m,
+        CASE WHEN r.n > r15.n THEN CAST(r.s_positive - r15.s_positive AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_positive_mean_15m,
+        CASE WHEN r.n > r15.n THEN CAST(r.s_negative - r15.s_negative AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_negative_mean_15m,
+        CASE WHEN r.n > r15.n THEN CAST(r.s_neutral - r15.s_neutral AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_neutral_mean_15m,
+        CASE WHEN r.s_confidence <> r15.s_confidence
+             THEN CAST(r.s_conf_sentiment - r15.s_conf_sentiment AS DOUBLE) / CAST(r.s_confidence - r15.s_confidence AS DOUBLE)
+        END AS news_confidence_weighted_sentiment_15m,
+        (r.n - r60.n)::INTEGER AS news_count_60m,
+        CASE WHEN r.n > r60.n THEN CAST(r.s_sentiment - r60.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_sentiment_mean_60m,
+        CASE WHEN r.n > r60.n THEN CAST(r.s_positive - r60.s_positive AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_positive_mean_60m,
+        CASE WHEN r.n > r60.n THEN CAST(r.s_negative - r60.s_negative AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_negative_mean_60m,
+        CASE WHEN r.n > r60.n THEN CAST(r.s_neutral - r60.s_neutral AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_neutral_mean_60m,
+        CASE WHEN r.s_confidence <> r60.s_confidence
+             THEN CAST(r.s_conf_sentiment - r60.s_conf_sentiment AS DOUBLE) / CAST(r.s_confidence - r60.s_confidence AS DOUBLE)
+        END AS news_confidence_weighted_sentiment_60m,
+        (r.n - r240.n)::INTEGER AS news_count_240m,
+        CASE WHEN r.n > r240.n THEN CAST(r.s_sentiment - r240.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_sentiment_mean_240m,
+        CASE WHEN r.n > r240.n THEN CAST(r.s_positive - r240.s_positive AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_positive_mean_240m,
+        CASE WHEN r.n > r240.n THEN CAST(r.s_negative - r240.s_negative AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_negative_mean_240m,
+        CASE WHEN r.n > r240.n THEN CAST(r.s_neutral - r240.s_neutral AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_neutral_mean_240m,
+        CASE WHEN r.s_confidence <> r240.s_confidence
+             THEN CAST(r.s_conf_sentiment - r240.s_conf_sentiment AS DOUBLE) / CAST(r.s_confidence - r240.s_confidence AS DOUBLE)
+        END AS news_confidence_weighted_sentiment_240m,
+        CASE WHEN r.n > rl.n THEN CAST(r.s_sentiment - rl.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - rl.n) END AS news_sentiment_mean_1440m,
+        -- Decayed: over the blocks the window touches, in block order,
+        -- (G(block, t) - G(block, t - 24 h)) * 2^-64 * 2^(-(t - r) / h).
+        list_reduce(
+            list_transform(
+                range((k.t_us - c.long_us) // c.block_us, k.t_us // c.block_us + 1),
+                lambda j: CAST(coalesce(dt.g[j], 0) - coalesce(dl.g[j], 0) AS DOUBLE) / c.fixed_one
+                    * pow(2.0, -(k.t_us - j * c.block_us) / c.half_life_us)
+            ),
+            lambda acc, x: acc + x
+        ) AS news_decayed_sentiment,
+        epoch(k.ts - nullif(k.at_t, '-infinity'::TIMESTAMPTZ)) / 60.0 AS minutes_since_last
+    FROM bar_steps k
+    CROSS JOIN constants c
+    JOIN running r ON r.available_at = k.at_t
+    JOIN running r15 ON r15.available_at = k.at_15
+    JOIN running r60 ON r60.available_at = k.at_60
+    JOIN running r240 ON r240.available_at = k.at_240
+    JOIN running rl ON rl.available_at = k.at_long
+    JOIN decay_state dt ON dt.available_at = k.at_t
+    JOIN decay_state dl ON dl.available_at = k.at_long
+    LEFT JOIN model_state ms ON ms.available_at = k.at_t
 )
 SELECT
-    b.instrument,
-    b.ts,
-    b.trade_date,
-    agg.sentiment_model,
-    coalesce(agg.news_count_15m, 0)::INTEGER AS news_count_15m,
-    agg.news_sentiment_mean_15m AS news_sentiment_mean_15m,
-    agg.news_positive_mean_15m AS news_positive_mean_15m,
-    agg.news_negative_mean_15m AS news_negative_mean_15m,
-    agg.news_neutral_mean_15m AS news_neutral_mean_15m,
-    agg.news_confidence_weighted_sentiment_15m AS news_confidence_weighted_sentiment_15m,
-    coalesce(agg.news_count_60m, 0)::INTEGER AS news_count_60m,
-    agg.news_sentiment_mean_60m AS news_sentiment_mean_60m,
-    agg.news_positive_mean_60m AS news_positive_mean_60m,
-    agg.news_negative_mean_60m AS news_negative_mean_60m,
-    agg.news_neutral_mean_60m AS news_neutral_mean_60m,
-    agg.news_confidence_weighted_sentiment_60m AS news_confidence_weighted_sentiment_60m,
-    coalesce(agg.news_count_240m, 0)::INTEGER AS news_count_240m,
-    agg.news_sentiment_mean_240m AS news_sentiment_mean_240m,
-    agg.news_positive_mean_240m AS news_positive_mean_240m,
-    agg.news_negative_mean_240m AS news_negative_mean_240m,
-    agg.news_neutral_mean_240m AS news_neutral_mean_240m,
-    agg.news_confidence_weighted_sentiment_240m AS news_confidence_weighted_sentiment_240m,
-    agg.news_sentiment_mean_1440m AS news_sentiment_mean_1440m,
-    coalesce(agg.news_decayed_sentiment, 0.0) AS news_decayed_sentiment,
-    agg.news_sentiment_mean_60m - agg.news_sentiment_mean_1440m AS news_sentiment_surprise_60m,
-    CASE WHEN l.minutes_since_last <= $recency_cap_minutes THEN l.minutes_since_last END AS news_minutes_since_last
-FROM bars b
-LEFT JOIN aggregated agg ON agg.instrument = b.instrument AND agg.ts = b.ts
-LEFT JOIN latest l ON l.instrument = b.instrument AND l.ts = b.ts
+    instrument,
+    ts,
+    trade_date,
+    CASE WHEN len(window_models) > 0 THEN array_to_string(window_models, ' + ') END AS sentiment_model,
+    news_count_15m,
+    news_sentiment_mean_15m,
+    news_positive_mean_15m,
+    news_negative_mean_15m,
+    news_neutral_mean_15m,
+    news_confidence_weighted_sentiment_15m,
+    news_count_60m,
+    news_sentiment_mean_60m,
+    news_positive_mean_60m,
+    news_negative_mean_60m,
+    news_neutral_mean_60m,
+    news_confidence_weighted_sentiment_60m,
+    news_count_240m,
+    news_sentiment_mean_240m,
+    news_positive_mean_240m,
+    news_negative_mean_240m,
+    news_neutral_mean_240m,
+    news_confidence_weighted_sentiment_240m,
+    news_sentiment_mean_1440m,
+    news_decayed_sentiment,
+    news_sentiment_mean_60m - news_sentiment_mean_1440m AS news_sentiment_surprise_60m,
+    CASE WHEN minutes_since_last <= $recency_cap_minutes THEN minutes_since_last END AS news_minutes_since_last
+FROM signals

