@@ -118,15 +118,28 @@ def _materialize_command(partition_args: list[str], executor: str) -> list[str]:
     ]  # fmt: skip
 
 
+# Runs the command and writes its wall time and peak RSS. A process of its own, because a child
+# forked from the benchmark (which may hold years of history in memory) reports the benchmark's
+# pages as its own peak until it has exec'd.
+_MEASURE = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[2:]).returncode
+wall = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+open(sys.argv[1], "w").write(json.dumps({"wall_s": round(wall, 2), "peak_rss_mb": round(peak), "returncode": code}))
+"""
+
+
 def _timed(command: list[str], env: dict[str, str], log: Path) -> dict:
     """Wall time and the largest process's peak RSS of one command, as a user runs it."""
-    started = time.perf_counter()
+    figures = log.with_suffix(".json")
     with log.open("w") as out:
-        proc = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}); its output:\n{log.read_text()[-4000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
+        subprocess.run([sys.executable, "-c", _MEASURE, str(figures), *command], env=env, stdout=out, stderr=subprocess.STDOUT)
+    result = json.loads(figures.read_text())
+    if result.pop("returncode") != 0:
+        raise SystemExit(f"{' '.join(command)} failed; its output:\n{log.read_text()[-4000:]}")
+    return result
 
 
 def _gold_rows(env: dict[str, str]) -> int:

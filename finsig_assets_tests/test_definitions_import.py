@@ -23,6 +23,7 @@ NOT_AT_IMPORT = [
     "transformers",
     "exchange_calendars",
     "pandas",
+    "pyarrow",
 ]
 
 PROBE = f"""

@@ -29,6 +29,7 @@ import polars as pl
 
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.trading_calendar import session_frame
+from finsig_assets.warehouse import scratch_catalog
 
 CALENDAR_RELATION = "calendar_sessions"
 EXAMPLES = 5
@@ -215,14 +216,18 @@ def validate_checks(checks: Sequence[TableCheck], ddl_for: Callable[[str], Path]
     does not parse, a parameter no value exists for: each raises :class:`CheckDefinitionError`
     naming the check, at load time rather than in the middle of a backfill.
     """
-    conn = duckdb.connect()
-    try:
+    with scratch_catalog() as conn:
         for table in sorted({t for check in checks for t in check.tables}):
             path = ddl_for(table)
             if not path.exists():
                 raise CheckDefinitionError(f"no DDL for {table} (expected {path})")
             conn.execute(path.read_text())
-        conn.register(CALENDAR_RELATION, session_frame().head(0))
+        # An empty table of the calendar's columns (registering the polars frame would load pyarrow,
+        # 50 ms of every process's start-up).
+        from finsig_assets.materialization_metadata import sql_type
+
+        columns = ", ".join(f"{name} {sql_type(dtype)}" for name, dtype in session_frame().schema.items())
+        conn.execute(f"CREATE TEMP TABLE {CALENDAR_RELATION} ({columns})")
         for check in checks:
             for sql in check.queries():
                 try:
@@ -231,5 +236,3 @@ def validate_checks(checks: Sequence[TableCheck], ddl_for: Callable[[str], Path]
                     raise CheckDefinitionError(f"check {check.name}: {str(exc).splitlines()[0]}") from exc
                 except CheckDefinitionError as exc:
                     raise CheckDefinitionError(f"check {check.name}: {exc}") from exc
-    finally:
-        conn.close()
