@@ -14,7 +14,8 @@ own landing zone, warehouse and Dagster instance:
           --partition-range FIRST...LAST
 
   in a home made like ``make demo``'s (``finsig init-instance``: SQLite instance, pools), with
-  ``--executor in_process`` (the default) or ``multiprocess`` (each step in its own process).
+  ``--executor in_process`` (the default), ``multiprocess`` (each step in its own process) or
+  ``forkserver`` (multiprocess, steps forked from a server that preloaded the code location).
 - ``--one-session``: the history (the sizes) is built in-process first, recorded in the same
   instance; then one more session lands and the same command runs for that one partition
   (``--partition``): bronze -> silver -> gold for a new session on top of years of history. Its
@@ -111,7 +112,8 @@ def _home_env(workdir: Path) -> dict[str, str]:
 
 
 def _materialize_command(partition_args: list[str], executor: str) -> list[str]:
-    run_config = {"execution": {"config": {executor: {}}}, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    execution = {"multiprocess": {"start_method": {"forkserver": {}}}} if executor == "forkserver" else {executor: {}}
+    run_config = {"execution": {"config": execution}, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
     return [
         str(BIN / "dagster"), "asset", "materialize", "-m", "finsig_assets.definitions", "--select", SELECTION,
         *partition_args, "--config-json", json.dumps(run_config),
@@ -210,7 +212,12 @@ def main() -> int:
     parser.add_argument("--years", type=float, nargs="*", default=[1, 5])
     parser.add_argument("--cli", action="store_true", help="time the user's `dagster asset materialize` command")
     parser.add_argument("--one-session", action="store_true", help="one new session on top of --years of history (CLI)")
-    parser.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process")
+    parser.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess", "forkserver"],
+        default="in_process",
+        help="forkserver: multiprocess with Dagster's forkserver start method (the code location preloaded)",
+    )
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cli = args.cli or args.one_session

@@ -86,10 +86,12 @@ def materialize(assets: list, resources: dict, first: str, last: str, run_metada
 
 def prepare(workdir: Path, n_sessions: int, articles_per_session: int) -> dict:
     """Landing zone, then bronze and silver candles and articles (everything news_sentiment reads)."""
-    from finsig_assets.bronze import market_candles, news_articles as bronze_news
+    from finsig_assets.bronze import market_candles
+    from finsig_assets.bronze import news_articles as bronze_news
     from finsig_assets.demo_data import write_demo_landing
     from finsig_assets.landing_zone import LandingZone
-    from finsig_assets.silver import market_bars, news_articles as silver_news
+    from finsig_assets.silver import market_bars
+    from finsig_assets.silver import news_articles as silver_news
     from finsig_assets.warehouse import DuckDBWarehouse
 
     t0 = time.perf_counter()
