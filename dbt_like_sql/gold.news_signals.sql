@@ -23,10 +23,11 @@
 -- former query, which joined every bar to every article of its previous 24 h: ~1,380 bars x
 -- ~1,500 articles, two million joined rows a session at a realistic feed; the tests compare
 -- this file with it.) The articles are reduced to one row per distinct available_at (`steps`)
--- carrying running sums up to it (`running`, `decay_state`, `model_state`); each bar finds, by
--- ASOF joins, the last step at or before t, t - 15 min, t - 60 min, t - 240 min and t - 24 h
--- (`bar_steps`) and reads those steps' rows by equality joins. A first step at -infinity, all
--- zero, stands for "no article yet", so every ASOF join finds a row.
+-- carrying running sums up to it (`running`, `decay_state`, `model_state`); each bar reads, by
+-- ASOF joins, the rows of the last step at or before t, t - 15 min, t - 60 min, t - 240 min and
+-- t - 24 h (`bar_steps`). No equality join back to the steps: with one, DuckDB 1.5's optimizer
+-- planned a product of bars and steps. A first step at -infinity, all zero, stands for "no
+-- article yet", so every ASOF join finds a row.
 --
 -- * Window counts and means. R(s) = count and sums of sentiment, p_positive, p_negative,
 --   p_neutral, confidence and confidence * sentiment over the articles with available_at <= s
@@ -163,20 +164,30 @@ model_state AS (  -- per step, each model seen so far with its last available_at
     WHERE last_at IS NOT NULL
     GROUP BY available_at
 ),
-step_times AS (
-    SELECT available_at FROM running
-),
 bar_steps AS (  -- per bar, the last step at or before t, t - 15 min, t - 60 min, t - 240 min and t - 24 h
     SELECT
         b.instrument, b.ts, b.trade_date, b.t_us,
-        r.available_at AS at_t, r15.available_at AS at_15, r60.available_at AS at_60, r240.available_at AS at_240,
-        rl.available_at AS at_long
+        r.available_at AS at_t,
+        r.n, r.s_sentiment, r.s_positive, r.s_negative, r.s_neutral, r.s_confidence, r.s_conf_sentiment,
+        r15.n AS n15, r15.s_sentiment AS s_sentiment15, r15.s_positive AS s_positive15, r15.s_negative AS s_negative15,
+        r15.s_neutral AS s_neutral15, r15.s_confidence AS s_confidence15, r15.s_conf_sentiment AS s_conf_sentiment15,
+        r60.n AS n60, r60.s_sentiment AS s_sentiment60, r60.s_positive AS s_positive60, r60.s_negative AS s_negative60,
+        r60.s_neutral AS s_neutral60, r60.s_confidence AS s_confidence60, r60.s_conf_sentiment AS s_conf_sentiment60,
+        r240.n AS n240, r240.s_sentiment AS s_sentiment240, r240.s_positive AS s_positive240, r240.s_negative AS s_negative240,
+        r240.s_neutral AS s_neutral240, r240.s_confidence AS s_confidence240, r240.s_conf_sentiment AS s_conf_sentiment240,
+        rl.n AS nl, rl.s_sentiment AS s_sentimentl,
+        dt.g AS g_t, dl.g AS g_long, ms.last_seen
     FROM bars b
-    ASOF JOIN step_times r ON b.ts >= r.available_at
-    ASOF JOIN step_times r15 ON b.ts - to_minutes(least(15, $long_window_minutes)) >= r15.available_at
-    ASOF JOIN step_times r60 ON b.ts - to_minutes(least(60, $long_window_minutes)) >= r60.available_at
-    ASOF JOIN step_times r240 ON b.ts - to_minutes(least(240, $long_window_minutes)) >= r240.available_at
-    ASOF JOIN step_times rl ON b.ts - to_minutes($long_window_minutes) >= rl.available_at
+    -- Each ASOF join reads the step row itself (not a key joined back by equality): the plan
+    -- then cannot become a product of bars and steps, whatever the optimizer's join order.
+    ASOF JOIN running r ON b.ts >= r.available_at
+    ASOF JOIN running r15 ON b.ts - to_minutes(least(15, $long_window_minutes)) >= r15.available_at
+    ASOF JOIN running r60 ON b.ts - to_minutes(least(60, $long_window_minutes)) >= r60.available_at
+    ASOF JOIN running r240 ON b.ts - to_minutes(least(240, $long_window_minutes)) >= r240.available_at
+    ASOF JOIN running rl ON b.ts - to_minutes($long_window_minutes) >= rl.available_at
+    ASOF JOIN decay_state dt ON b.ts >= dt.available_at
+    ASOF JOIN decay_state dl ON b.ts - to_minutes($long_window_minutes) >= dl.available_at
+    ASOF LEFT JOIN model_state ms ON b.ts >= ms.available_at
 ),
 signals AS (  -- window (t - w, t] = running(t) - running(t - w), exactly
     SELECT
@@ -184,39 +195,39 @@ signals AS (  -- window (t - w, t] = running(t) - running(t - w), exactly
         k.ts,
         k.trade_date,
         list_transform(
-            list_filter(ms.last_seen, lambda e: e.last_at > k.ts - to_minutes($long_window_minutes)), lambda e: e.model
+            list_filter(k.last_seen, lambda e: e.last_at > k.ts - to_minutes($long_window_minutes)), lambda e: e.model
         ) AS window_models,
-        (r.n - r15.n)::INTEGER AS news_count_15m,
-        CASE WHEN r.n > r15.n THEN CAST(r.s_sentiment - r15.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_sentiment_mean_15m,
-        CASE WHEN r.n > r15.n THEN CAST(r.s_positive - r15.s_positive AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_positive_mean_15m,
-        CASE WHEN r.n > r15.n THEN CAST(r.s_negative - r15.s_negative AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_negative_mean_15m,
-        CASE WHEN r.n > r15.n THEN CAST(r.s_neutral - r15.s_neutral AS DOUBLE) / c.fixed_one / (r.n - r15.n) END AS news_neutral_mean_15m,
-        CASE WHEN r.s_confidence <> r15.s_confidence
-             THEN CAST(r.s_conf_sentiment - r15.s_conf_sentiment AS DOUBLE) / CAST(r.s_confidence - r15.s_confidence AS DOUBLE)
+        (k.n - k.n15)::INTEGER AS news_count_15m,
+        CASE WHEN k.n > k.n15 THEN CAST(k.s_sentiment - k.s_sentiment15 AS DOUBLE) / c.fixed_one / (k.n - k.n15) END AS news_sentiment_mean_15m,
+        CASE WHEN k.n > k.n15 THEN CAST(k.s_positive - k.s_positive15 AS DOUBLE) / c.fixed_one / (k.n - k.n15) END AS news_positive_mean_15m,
+        CASE WHEN k.n > k.n15 THEN CAST(k.s_negative - k.s_negative15 AS DOUBLE) / c.fixed_one / (k.n - k.n15) END AS news_negative_mean_15m,
+        CASE WHEN k.n > k.n15 THEN CAST(k.s_neutral - k.s_neutral15 AS DOUBLE) / c.fixed_one / (k.n - k.n15) END AS news_neutral_mean_15m,
+        CASE WHEN k.s_confidence <> k.s_confidence15
+             THEN CAST(k.s_conf_sentiment - k.s_conf_sentiment15 AS DOUBLE) / CAST(k.s_confidence - k.s_confidence15 AS DOUBLE)
         END AS news_confidence_weighted_sentiment_15m,
-        (r.n - r60.n)::INTEGER AS news_count_60m,
-        CASE WHEN r.n > r60.n THEN CAST(r.s_sentiment - r60.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_sentiment_mean_60m,
-        CASE WHEN r.n > r60.n THEN CAST(r.s_positive - r60.s_positive AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_positive_mean_60m,
-        CASE WHEN r.n > r60.n THEN CAST(r.s_negative - r60.s_negative AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_negative_mean_60m,
-        CASE WHEN r.n > r60.n THEN CAST(r.s_neutral - r60.s_neutral AS DOUBLE) / c.fixed_one / (r.n - r60.n) END AS news_neutral_mean_60m,
-        CASE WHEN r.s_confidence <> r60.s_confidence
-             THEN CAST(r.s_conf_sentiment - r60.s_conf_sentiment AS DOUBLE) / CAST(r.s_confidence - r60.s_confidence AS DOUBLE)
+        (k.n - k.n60)::INTEGER AS news_count_60m,
+        CASE WHEN k.n > k.n60 THEN CAST(k.s_sentiment - k.s_sentiment60 AS DOUBLE) / c.fixed_one / (k.n - k.n60) END AS news_sentiment_mean_60m,
+        CASE WHEN k.n > k.n60 THEN CAST(k.s_positive - k.s_positive60 AS DOUBLE) / c.fixed_one / (k.n - k.n60) END AS news_positive_mean_60m,
+        CASE WHEN k.n > k.n60 THEN CAST(k.s_negative - k.s_negative60 AS DOUBLE) / c.fixed_one / (k.n - k.n60) END AS news_negative_mean_60m,
+        CASE WHEN k.n > k.n60 THEN CAST(k.s_neutral - k.s_neutral60 AS DOUBLE) / c.fixed_one / (k.n - k.n60) END AS news_neutral_mean_60m,
+        CASE WHEN k.s_confidence <> k.s_confidence60
+             THEN CAST(k.s_conf_sentiment - k.s_conf_sentiment60 AS DOUBLE) / CAST(k.s_confidence - k.s_confidence60 AS DOUBLE)
         END AS news_confidence_weighted_sentiment_60m,
-        (r.n - r240.n)::INTEGER AS news_count_240m,
-        CASE WHEN r.n > r240.n THEN CAST(r.s_sentiment - r240.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_sentiment_mean_240m,
-        CASE WHEN r.n > r240.n THEN CAST(r.s_positive - r240.s_positive AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_positive_mean_240m,
-        CASE WHEN r.n > r240.n THEN CAST(r.s_negative - r240.s_negative AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_negative_mean_240m,
-        CASE WHEN r.n > r240.n THEN CAST(r.s_neutral - r240.s_neutral AS DOUBLE) / c.fixed_one / (r.n - r240.n) END AS news_neutral_mean_240m,
-        CASE WHEN r.s_confidence <> r240.s_confidence
-             THEN CAST(r.s_conf_sentiment - r240.s_conf_sentiment AS DOUBLE) / CAST(r.s_confidence - r240.s_confidence AS DOUBLE)
+        (k.n - k.n240)::INTEGER AS news_count_240m,
+        CASE WHEN k.n > k.n240 THEN CAST(k.s_sentiment - k.s_sentiment240 AS DOUBLE) / c.fixed_one / (k.n - k.n240) END AS news_sentiment_mean_240m,
+        CASE WHEN k.n > k.n240 THEN CAST(k.s_positive - k.s_positive240 AS DOUBLE) / c.fixed_one / (k.n - k.n240) END AS news_positive_mean_240m,
+        CASE WHEN k.n > k.n240 THEN CAST(k.s_negative - k.s_negative240 AS DOUBLE) / c.fixed_one / (k.n - k.n240) END AS news_negative_mean_240m,
+        CASE WHEN k.n > k.n240 THEN CAST(k.s_neutral - k.s_neutral240 AS DOUBLE) / c.fixed_one / (k.n - k.n240) END AS news_neutral_mean_240m,
+        CASE WHEN k.s_confidence <> k.s_confidence240
+             THEN CAST(k.s_conf_sentiment - k.s_conf_sentiment240 AS DOUBLE) / CAST(k.s_confidence - k.s_confidence240 AS DOUBLE)
         END AS news_confidence_weighted_sentiment_240m,
-        CASE WHEN r.n > rl.n THEN CAST(r.s_sentiment - rl.s_sentiment AS DOUBLE) / c.fixed_one / (r.n - rl.n) END AS news_sentiment_mean_1440m,
+        CASE WHEN k.n > k.nl THEN CAST(k.s_sentiment - k.s_sentimentl AS DOUBLE) / c.fixed_one / (k.n - k.nl) END AS news_sentiment_mean_1440m,
         -- Decayed: over the blocks the window touches, in block order,
         -- (G(block, t) - G(block, t - 24 h)) * 2^-64 * 2^(-(t - r) / h).
         list_reduce(
             list_transform(
                 range((k.t_us - c.long_us) // c.block_us, k.t_us // c.block_us + 1),
-                lambda j: CAST(coalesce(dt.g[j], 0) - coalesce(dl.g[j], 0) AS DOUBLE) / c.fixed_one
+                lambda j: CAST(coalesce(k.g_t[j], 0) - coalesce(k.g_long[j], 0) AS DOUBLE) / c.fixed_one
                     * pow(2.0, -(k.t_us - j * c.block_us) / c.half_life_us)
             ),
             lambda acc, x: acc + x
@@ -224,14 +235,6 @@ signals AS (  -- window (t - w, t] = running(t) - running(t - w), exactly
         epoch(k.ts - nullif(k.at_t, '-infinity'::TIMESTAMPTZ)) / 60.0 AS minutes_since_last
     FROM bar_steps k
     CROSS JOIN constants c
-    JOIN running r ON r.available_at = k.at_t
-    JOIN running r15 ON r15.available_at = k.at_15
-    JOIN running r60 ON r60.available_at = k.at_60
-    JOIN running r240 ON r240.available_at = k.at_240
-    JOIN running rl ON rl.available_at = k.at_long
-    JOIN decay_state dt ON dt.available_at = k.at_t
-    JOIN decay_state dl ON dl.available_at = k.at_long
-    LEFT JOIN model_state ms ON ms.available_at = k.at_t
 )
 SELECT
     instrument,
