@@ -15,9 +15,10 @@ This storage is Dagster's own (same files, schema, watchers and migrations) with
   returns) and is flushed to disk at the next checkpoint; only a power loss or OS crash can lose
   the last transactions, never corrupt the database. A local instance's event log is worth that;
   a production instance uses PostgreSQL (``docker/dagster.yaml``).
-- the index database (asset events, tags, asset checks) keeps one idle connection open for the
-  life of the storage, so closing the per-event connections does not checkpoint it each time;
-  SQLite checkpoints it as the WAL grows (every 1,000 pages), as it would any busy database.
+- each database in use (the index database with asset events, tags and checks; the most recent
+  run databases) keeps one idle connection open, so closing the per-event connections does not
+  checkpoint it each time; SQLite checkpoints it as the WAL grows (every 1,000 pages), as it
+  would any busy database;
 - engines are created once per database instead of once per connection;
 - a check planned over a range writes Dagster's one row per partition with the event serialized
   once instead of once per row (quadratic in the range's length);
@@ -63,7 +64,8 @@ from sqlalchemy.pool import NullPool
 INDEX_SHARD = "index"
 # Events Dagster hands over in one batch at most (a year of one asset's partitions is 252).
 EVENT_BATCH_SIZE = "1000"
-# Run databases whose engines are kept (a long-lived webserver or daemon sees many runs).
+# Run databases whose engine and idle connection are kept (a long-lived webserver or daemon sees
+# many runs); the index database's are always kept.
 MAX_RUN_ENGINES = 16
 
 
@@ -71,12 +73,19 @@ def _is_asset_event(event: EventLogEntry) -> bool:
     return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key)
 
 
+def _evict_oldest_runs(cache: OrderedDict, release) -> None:
+    """Keep the ``MAX_RUN_ENGINES`` most recently used run databases of ``cache`` (and the index)."""
+    run_shards = [shard for shard in cache if shard != INDEX_SHARD]
+    for old in run_shards[: max(0, len(run_shards) - MAX_RUN_ENGINES)]:
+        release(cache.pop(old))
+
+
 def _synchronous_normal(dbapi_connection: sqlite3.Connection, _record) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
-    """``SqliteEventLogStorage`` with the three changes in the module docstring."""
+    """``SqliteEventLogStorage`` with the changes in the module docstring."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
@@ -157,9 +166,7 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
             )
             sa.event.listen(engine, "connect", _synchronous_normal)
             self._engines[shard] = engine
-            run_shards = [s for s in self._engines if s != INDEX_SHARD]
-            for old in run_shards[: max(0, len(run_shards) - MAX_RUN_ENGINES)]:
-                self._engines.pop(old).dispose()
+            _evict_oldest_runs(self._engines, Engine.dispose)
             return engine
 
     def _anchor(self, shard: str) -> None:
@@ -171,9 +178,7 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
             anchor = sqlite3.connect(self.path_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False)
             anchor.execute("PRAGMA synchronous=NORMAL")
             self._anchors[shard] = anchor
-            run_shards = [s for s in self._anchors if s != INDEX_SHARD]
-            for old in run_shards[: max(0, len(run_shards) - MAX_RUN_ENGINES)]:
-                self._anchors.pop(old).close()
+            _evict_oldest_runs(self._anchors, sqlite3.Connection.close)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:

@@ -52,7 +52,6 @@ if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     pass
 
 
-
 @dataclass(frozen=True)
 class PairedAucTest:
     """``H0: AUC(a) <= AUC(b)`` against ``AUC(a) > AUC(b)`` on the same rows."""

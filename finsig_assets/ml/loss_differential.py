@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     pass
 
 
-
 @dataclass(frozen=True)
 class LossDifferentialTest:
     mean_difference: float  # mean of e_b^2 - e_a^2: > 0 when forecast a has the smaller loss

@@ -53,7 +53,6 @@ if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     import xgboost as xgb
 
 
-
 @dataclass(frozen=True)
 class LoggedVersion:
     run_id: str
