@@ -125,8 +125,10 @@ def chromium_page():
             page.set_default_timeout(30_000)
             page.set_default_navigation_timeout(60_000)
             # A fresh instance greets its first visitor with a newsletter dialog: skip it whenever it shows.
+            # Forced: while the dialog animates in, its own layout box can intercept the pointer, and
+            # a normal click then waits out the whole timeout.
             nux = page.get_by_role("dialog").filter(has_text="Join the Dagster community")
-            page.add_locator_handler(nux, lambda dialog: dialog.get_by_role("button", name="Skip").click())
+            page.add_locator_handler(nux, lambda dialog: dialog.get_by_role("button", name="Skip").click(force=True))
             yield page
         finally:
             browser.close()
