@@ -1,7 +1,7 @@
 """The one place finsig's Dagster definitions are assembled (code location `finsig`).
 
 Resources come from the environment with defaults that make a fresh checkout work
-(``finsig_assets/settings.py``): ``warehouse`` (DuckDB), ``landing`` (raw files),
+(``finsig_assets/settings.py``): ``warehouse`` (a DuckDB file, or a DuckLake with ``FINSIG_WAREHOUSE=ducklake``), ``landing`` (raw files),
 ``sentiment`` (FinBERT or the lexicon fallback, by ``FINSIG_SENTIMENT_BACKEND``) and
 ``mlflow`` (tracking URI and registry).
 
@@ -31,7 +31,7 @@ from finsig_assets.sensors import dead_run_cleanup, landing_sensor
 from finsig_assets.sentiment import SentimentResource, sentiment_assets
 from finsig_assets.silver import silver_assets
 from finsig_assets.sql_models import build_sql_assets
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse_profiles import configured_warehouse
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "default_automation_condition_sensor",
@@ -51,7 +51,8 @@ defs = dg.Definitions(
     # for run monitoring (FINSIG_EXECUTOR; finsig_assets/run_worker_executor.py says why in-process).
     executor=finsig_executor,
     resources={
-        "warehouse": DuckDBWarehouse(),
+        # The DuckDB file, or a DuckLake on PostgreSQL (FINSIG_WAREHOUSE; finsig_assets/warehouse_profiles.py).
+        "warehouse": configured_warehouse(),
         "landing": LandingZone(),
         "sentiment": SentimentResource(),
         "mlflow": MlflowTracking(),

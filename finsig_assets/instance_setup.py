@@ -7,7 +7,9 @@ GPU at once. The warehouse's own lock retries are the second line of defence. An
 monitoring with finsig's launcher (:mod:`finsig_assets.run_worker_health`): a run whose process
 was killed is failed by the daemon and its pool slots are handed back, instead of holding the
 ``duckdb_writer`` slot for ever. The production instance (``docker/dagster.yaml``) has the same
-pools and monitoring over PostgreSQL storage.
+pools and monitoring over PostgreSQL storage. With the DuckLake warehouse
+(``FINSIG_WAREHOUSE=ducklake``) writers do not queue on a file, and ``init-instance`` raises the
+``duckdb_writer`` pool to :data:`DUCKLAKE_WRITERS`.
 
 The storage is Dagster's SQLite storage in ``$DAGSTER_HOME`` (the default layout), with an event
 log that does not flush the disk for every recorded event (:mod:`finsig_assets.sqlite_storage`):
@@ -88,4 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = write_instance_config(args.dagster_home, args.force)
     print(f"Dagster instance config: {path}")
+    if settings.warehouse_profile() == "ducklake":
+        set_pool_limit(args.dagster_home, "duckdb_writer", DUCKLAKE_WRITERS)
+        print(f"DuckLake warehouse: pool duckdb_writer allows {DUCKLAKE_WRITERS} writing steps at once")
     return 0
+
+
+# Steps that may write a DuckLake at once. Its writers do not share a file lock; commits that
+# touch one table conflict and are written again (finsig_assets/ducklake_warehouse.py), so the
+# limit only bounds how much work a conflict can make repeat.
+DUCKLAKE_WRITERS = 8
+
+
+def set_pool_limit(dagster_home: Path, pool: str, limit: int) -> None:
+    """What ``dagster instance concurrency set <pool> <limit>`` does, for the instance in ``dagster_home``."""
+    instance = open_instance(dagster_home)
+    try:
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    finally:
+        instance.dispose()

@@ -87,6 +87,43 @@ def duckdb_path() -> Path:
     return Path(setting("FINSIG_DUCKDB_PATH") or str(finsig_home() / "warehouse.duckdb")).resolve()
 
 
+WAREHOUSE_PROFILES = ("duckdb", "ducklake")
+
+
+def warehouse_profile() -> str:
+    """Which warehouse the assets write (:mod:`finsig_assets.warehouse_profiles`): ``duckdb``
+    (one file, the default) or ``ducklake`` (catalog in PostgreSQL, for several workers)."""
+    value = (setting("FINSIG_WAREHOUSE") or "duckdb").strip().lower()
+    if value not in WAREHOUSE_PROFILES:
+        raise ValueError(f"FINSIG_WAREHOUSE={value!r}: expected one of {', '.join(WAREHOUSE_PROFILES)}")
+    return value
+
+
+def ducklake_catalog() -> str:
+    """libpq connection string of the DuckLake catalog's PostgreSQL database."""
+    return setting("FINSIG_DUCKLAKE_CATALOG") or "dbname=finsig_lake host=127.0.0.1 user=postgres"
+
+
+def ducklake_data_path() -> str:
+    """Where the DuckLake's Parquet files go: a shared directory, or an object-store URL."""
+    value = setting("FINSIG_DUCKLAKE_DATA_PATH") or str(finsig_home() / "lake")
+    return value if "://" in value else str(Path(value).resolve())
+
+
+def sentiment_partitions_per_run() -> int | None:
+    """``silver/news_sentiment``'s backfill: ``None`` (the default) backfills a range as one run,
+    like every asset; N splits a backfill into runs of at most N sessions, which Celery workers
+    on the ``gpu`` queue score side by side. Dagster's ``asset materialize --partition-range``
+    then no longer takes a selection with this asset (backfill from the UI or the daemon)."""
+    text = setting("FINSIG_SENTIMENT_PARTITIONS_PER_RUN")
+    if text is None or not text.strip():
+        return None
+    value = int_setting("FINSIG_SENTIMENT_PARTITIONS_PER_RUN", 0)
+    if value < 1:
+        raise ValueError(f"FINSIG_SENTIMENT_PARTITIONS_PER_RUN={text!r}: expected a whole number of sessions, at least 1")
+    return value
+
+
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME", str(finsig_home() / "dagster"))).resolve()
 
@@ -118,15 +155,32 @@ def model_min_sessions() -> int:
     return int_setting("FINSIG_MODEL_MIN_SESSIONS", 10)
 
 
-EXECUTORS = ("in_process", "multiprocess")
+EXECUTORS = ("in_process", "multiprocess", "celery")
 
 
 def executor() -> str:
-    """The runs' default executor (:mod:`finsig_assets.run_worker_executor`): ``in_process`` or ``multiprocess``."""
+    """The runs' default executor (:mod:`finsig_assets.run_worker_executor`): ``in_process``,
+    ``multiprocess`` or ``celery`` (steps on Celery workers, :mod:`finsig_assets.celery_workers`)."""
     value = (setting("FINSIG_EXECUTOR") or "in_process").strip().lower()
     if value not in EXECUTORS:
         raise ValueError(f"FINSIG_EXECUTOR={value!r}: expected one of {', '.join(EXECUTORS)}")
     return value
+
+
+def celery_broker() -> str:
+    """The Celery broker of the ``celery`` executor and of its workers (RabbitMQ by default)."""
+    return setting("FINSIG_CELERY_BROKER") or "pyamqp://guest:guest@127.0.0.1:5672//"
+
+
+def celery_backend() -> str:
+    """Where Celery workers send a step's events back to the run (``rpc://``: over the broker)."""
+    return setting("FINSIG_CELERY_BACKEND") or "rpc://"
+
+
+def celery_queue_prefix() -> str:
+    """Put before every Celery queue name (``dagster``, ``gpu``), so that homes sharing one broker
+    (a test, a bench, a staging deployment) never take each other's steps. Empty by default."""
+    return (setting("FINSIG_CELERY_QUEUE_PREFIX") or "").strip()
 
 
 def repo_root() -> Path:

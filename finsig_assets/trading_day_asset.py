@@ -1,7 +1,8 @@
 """``@trading_day_asset``: ``@dg.asset`` with the conventions every finsig asset shares.
 
 Every asset is partitioned by trading day, backfills as a single run over a range of
-partitions (so five years is one run that reads each input once), is grouped by its layer
+partitions (so five years is one run that reads each input once; an asset may pass another
+``backfill_policy``: sentiment, where a deployment asks for it), is grouped by its layer
 (the key's first part), when it writes DuckDB queues on the ``duckdb_writer`` pool, carries the
 ``latest_session_fresh`` check (:mod:`finsig_assets.checks.session_freshness`) and -- below
 bronze -- follows its upstream partitions by itself (:mod:`finsig_assets.automation`).
@@ -58,7 +59,7 @@ def trading_day_asset(
         return dg.asset(
             key=asset_key,
             partitions_def=trading_day_partitions,
-            backfill_policy=dg.BackfillPolicy.single_run(),
+            backfill_policy=asset_kwargs.pop("backfill_policy", None) or dg.BackfillPolicy.single_run(),
             group_name=layer,
             kinds=set(kinds),
             pool=pool,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from finsig_assets import settings
 from finsig_assets.p_values import format_p
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import DuckDBWarehouse, Warehouse
+from finsig_assets.warehouse_profiles import configured_warehouse
 
 
-def summarize(warehouse: DuckDBWarehouse) -> str:
+def summarize(warehouse: Warehouse) -> str:
     lines: list[str] = []
     with warehouse.connection() as conn:
         tables = conn.execute(
@@ -100,7 +100,7 @@ def _model_summary(conn) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="finsig summary", description=__doc__.splitlines()[0])
-    parser.add_argument("--database", default=str(settings.duckdb_path()))
+    parser.add_argument("--database", default=None, help="a DuckDB file (default: the configured warehouse, FINSIG_WAREHOUSE)")
     args = parser.parse_args(argv)
-    print(summarize(DuckDBWarehouse(database=args.database)))
+    print(summarize(DuckDBWarehouse(database=args.database) if args.database else configured_warehouse()))
     return 0

@@ -49,6 +49,7 @@ LONGEST_FIRST = {
     "integration/test_production_profile.py": 420,
     "integration/test_ui_browser.py": 180,
     "test_end_to_end_learning.py": 150,
+    "integration/test_ducklake_profile.py": 125,
     "integration/test_crashed_run.py": 90,
     "ml/test_mlflow_server.py": 60,
 }

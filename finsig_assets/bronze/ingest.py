@@ -47,7 +47,7 @@ from finsig_assets.bronze.records import DAY_SPAN_SCHEMA, QUARANTINE_SCHEMA, UNP
 from finsig_assets.bronze.stale_sessions import mark_stale_sessions
 from finsig_assets.landing_files import LandingReadError, SkippedEntry
 from finsig_assets.partition_scope import PartitionScope
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse
 
 MAX_FILE_WARNINGS = 20
 Span = tuple[int, int, int]  # byte_start, byte_end, first line
@@ -146,7 +146,7 @@ def _groups(items: list, max_files: int, max_bytes: int) -> list[list]:
 
 
 def file_problem_rows(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     dataset: str,
     scope: PartitionScope,
     skipped: list[SkippedEntry],
@@ -167,7 +167,7 @@ def file_problem_rows(
 def collect(
     *,
     dataset: str,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     landing_root: Path,
     scope: PartitionScope,
     parse_batch: ParseBatchFn,
@@ -371,7 +371,7 @@ def collect(
 
 
 def commit(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     collected: Collected,
     table: str,
     rows: pl.DataFrame,

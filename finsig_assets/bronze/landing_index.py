@@ -45,7 +45,7 @@ from finsig_assets import landing_files
 from finsig_assets.bronze.records import DAY_SPAN_SCHEMA, UTC_US
 from finsig_assets.landing_files import UNREADABLE, UNSETTLED, LandedFile, LandingScan, SkippedEntry
 from finsig_assets.trading_calendar import OwnershipWindow
-from finsig_assets.warehouse import DuckDBWarehouse, Transaction
+from finsig_assets.warehouse import Warehouse, Transaction
 
 __all__ = ["LandedFile", "IndexPlan", "plan_refresh", "settled_scan", "spans_for_window", "write_index_changes"]
 
@@ -134,7 +134,7 @@ class IndexPlan:
 
 
 def plan_refresh(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     root: Path,
     dataset: str,
     *,
@@ -159,7 +159,7 @@ def plan_refresh(
 
 
 def spans_for_window(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     dataset: str,
     window: OwnershipWindow,
     paths: Iterable[str],
@@ -189,7 +189,7 @@ def spans_for_window(
 
 
 def indexed_days(
-    warehouse: DuckDBWarehouse, dataset: str, window: OwnershipWindow, paths: Iterable[str]
+    warehouse: Warehouse, dataset: str, window: OwnershipWindow, paths: Iterable[str]
 ) -> dict[str, list[dt.date]]:
     """The run's sessions that the index says each of ``paths`` holds records for."""
     wanted = pl.DataFrame({"path": sorted(set(paths))}, schema={"path": pl.String})

@@ -49,7 +49,7 @@ from finsig_assets.bronze.run_metadata import bronze_metadata, per_session_count
 from finsig_assets.landing_files import LandedFile, LandingReadError
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.warehouse import DuckDBWarehouse, table_columns
+from finsig_assets.warehouse import Warehouse, table_columns
 
 ASSET_KEY = ["bronze", "market_candles"]
 TABLE = "bronze.market_candles"
@@ -177,7 +177,7 @@ def parse_market_batch(
 def build_market_candles(
     context: dg.AssetExecutionContext,
     config: MarketCandlesConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     landing: LandingZone,
 ) -> dg.MaterializeResult:
     scope = scope_of(context)
@@ -293,7 +293,7 @@ def build_market_candles(
 def market_candles(
     context: dg.AssetExecutionContext,
     config: MarketCandlesConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     landing: LandingZone,
 ) -> dg.MaterializeResult:
     return build_market_candles(context, config, warehouse, landing)

@@ -36,7 +36,7 @@ from finsig_assets.bronze.run_metadata import bronze_metadata, per_session_count
 from finsig_assets.landing_files import LandedFile, LandingReadError
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.warehouse import DuckDBWarehouse, table_columns
+from finsig_assets.warehouse import Warehouse, table_columns
 
 ASSET_KEY = ["bronze", "news_articles"]
 TABLE = "bronze.news_articles"
@@ -68,7 +68,7 @@ def parse_news_batch(items: list[tuple[LandedFile, Span | None]], keep) -> Batch
 def build_news_articles(
     context: dg.AssetExecutionContext,
     config: NewsArticlesConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     landing: LandingZone,
 ) -> dg.MaterializeResult:
     scope = scope_of(context)
@@ -161,7 +161,7 @@ def build_news_articles(
 def news_articles(
     context: dg.AssetExecutionContext,
     config: NewsArticlesConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     landing: LandingZone,
 ) -> dg.MaterializeResult:
     return build_news_articles(context, config, warehouse, landing)

@@ -18,11 +18,10 @@ import polars as pl
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.warehouse import Transaction
 
-_MARK_SQL = """
-INSERT INTO meta.stale_sessions (dataset, trade_date, since, reason)
-SELECT $dataset, trade_date, $since,
-       'landing file ' || min(path) || ' was added, changed or deleted; the bronze run for ' || $label
-       || ' re-indexed it but does not cover this session'
+# Written as delete-then-insert rather than ``ON CONFLICT DO UPDATE``: DuckLake tables have no
+# keys to conflict on, and the key (dataset, trade_date) holds the same either way.
+_MARKED_SESSIONS = """
+SELECT trade_date, min(path) AS path
 FROM (
     SELECT path, trade_date FROM meta.landing_file_days
     WHERE dataset = $dataset AND path IN (SELECT path FROM __replaced_paths_stale)
@@ -31,7 +30,17 @@ FROM (
 )
 WHERE trade_date NOT BETWEEN $first AND $last
 GROUP BY trade_date
-ON CONFLICT (dataset, trade_date) DO UPDATE SET since = excluded.since, reason = excluded.reason
+"""
+_UNMARK_SQL = f"""
+DELETE FROM meta.stale_sessions
+WHERE dataset = $dataset AND trade_date IN (SELECT trade_date FROM ({_MARKED_SESSIONS}))
+"""
+_MARK_SQL = f"""
+INSERT INTO meta.stale_sessions (dataset, trade_date, since, reason)
+SELECT $dataset, trade_date, $since,
+       'landing file ' || path || ' was added, changed or deleted; the bronze run for ' || $label
+       || ' re-indexed it but does not cover this session'
+FROM ({_MARKED_SESSIONS})
 """
 
 
@@ -58,13 +67,12 @@ def mark_stale_sessions(
         if new_day_rows.height
         else pl.DataFrame(schema={"path": pl.String, "trade_date": pl.Date})
     )
-    tx.conn.register("__replaced_paths_stale", paths)
-    tx.conn.register("__new_days_stale", days)
+    tx.register("__replaced_paths_stale", paths)
+    tx.register("__new_days_stale", days)
     try:
-        tx.execute(
-            _MARK_SQL,
-            {"dataset": dataset, "since": run_at, "label": scope.label, "first": scope.first, "last": scope.last},
-        )
+        where = {"dataset": dataset, "first": scope.first, "last": scope.last}
+        tx.execute(_UNMARK_SQL, where)
+        tx.execute(_MARK_SQL, {**where, "since": run_at, "label": scope.label})
     finally:
-        tx.conn.unregister("__replaced_paths_stale")
-        tx.conn.unregister("__new_days_stale")
+        tx.unregister("__replaced_paths_stale")
+        tx.unregister("__new_days_stale")

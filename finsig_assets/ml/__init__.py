@@ -1,6 +1,6 @@
 """The ml/ layer: per-trading-day direction model in the MLflow registry, and its predictions.
 
-Resources the assets need: ``warehouse`` (:class:`finsig_assets.warehouse.DuckDBWarehouse`)
+Resources the assets need: ``warehouse`` (:class:`finsig_assets.warehouse.Warehouse`)
 and ``mlflow`` (:class:`MlflowTracking`).
 
 XGBoost runs on OpenMP. With GNU OpenMP's default *active* wait policy, idle threads spin at

@@ -24,7 +24,7 @@ import polars as pl
 
 from finsig_assets.materialization_metadata import markdown_table
 from finsig_assets.ml.evaluation_metrics import auc, fmt, log_loss
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse
 
 CHECK_NAME = "champion_skill"
 ASSET_KEY = dg.AssetKey(["ml", "predictions"])
@@ -60,7 +60,7 @@ def _pooled(frame: pl.DataFrame, column: str) -> tuple[float, float, int]:
     return auc(y, p), log_loss(y, p), rows.height
 
 
-def champion_skill_result(warehouse: DuckDBWarehouse, through: dt.date, sessions: int) -> dg.AssetCheckResult:
+def champion_skill_result(warehouse: Warehouse, through: dt.date, sessions: int) -> dg.AssetCheckResult:
     record = warehouse.query(_RECENT_SQL, {"through": through, "sessions": sessions})
     if record.is_empty():
         served = warehouse.query("SELECT count(*) AS n FROM ml.predictions WHERE trade_date <= ?", [through])["n"][0]

@@ -97,7 +97,7 @@ from finsig_assets.ml.walk_forward import SCHEMES
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import cutoff_utc, previous_session
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse
 
 TABLE = "ml.model_runs"
 ASSET_KEY = dg.AssetKey(["ml", "direction_model"])
@@ -320,7 +320,7 @@ def metrics_markdown(outcome: TrainingOutcome) -> str:
     return "\n".join(lines)
 
 
-def _write_run(warehouse: DuckDBWarehouse, row: dict) -> None:
+def _write_run(warehouse: Warehouse, row: dict) -> None:
     frame = pl.DataFrame([row], schema=RUNS_SCHEMA)
     with warehouse.transaction() as tx:
         tx.replace(TABLE, frame, row["trade_date"], row["trade_date"])
@@ -351,7 +351,7 @@ def _write_run(warehouse: DuckDBWarehouse, row: dict) -> None:
 def direction_model(
     context: dg.AssetExecutionContext,
     config: DirectionModelConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     mlflow: MlflowTracking,
 ):
     if config.min_sessions < 2 or config.window_sessions < config.min_sessions:

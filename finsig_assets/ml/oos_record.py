@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from finsig_assets.ml.evaluation_metrics import finite_or_none, rank_ic, score
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse, fetch_frame
 
 RECORD_TABLE = "ml.oos_record"
 PREDICTIONS_TABLE = "ml.predictions"
@@ -86,7 +86,7 @@ def session_return_scores(preds: pl.DataFrame) -> dict[str, float | int | None]:
 
 
 def champion_recent_predictions(
-    warehouse: DuckDBWarehouse, model_name: str, version: int, through: dt.date, sessions: int
+    warehouse: Warehouse, model_name: str, version: int, through: dt.date, sessions: int
 ) -> pl.DataFrame:
     """The champion's labelled predictions on its last ``sessions`` predicted sessions <= ``through``."""
     return warehouse.query(
@@ -121,11 +121,11 @@ def recomputed_record(
     )
 
 
-def running_record(warehouse: DuckDBWarehouse, through: dt.date) -> pl.DataFrame:
+def running_record(warehouse: Warehouse, through: dt.date) -> pl.DataFrame:
     """Per version: sessions predicted and pooled out-of-sample metrics up to ``through``."""
     with warehouse.connection() as conn:
-        labelled = conn.sql(_LABELLED_SQL, params={"through": through}).pl()
-        sessions = conn.sql(_SESSIONS_SQL, params={"through": through}).pl()
+        labelled = fetch_frame(conn, _LABELLED_SQL, {"through": through})
+        sessions = fetch_frame(conn, _SESSIONS_SQL, {"through": through})
     rows = []
     for (name, version), group in labelled.group_by(["model_name", "model_version"], maintain_order=True):
         s = score(

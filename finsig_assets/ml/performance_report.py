@@ -46,7 +46,7 @@ from finsig_assets.partition_scope import scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse, fetch_frame
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     pass
@@ -105,7 +105,7 @@ class PerformanceReportConfig(dg.Config):
 def performance_report(
     context: dg.AssetExecutionContext,
     config: PerformanceReportConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     mlflow: MlflowTracking,
 ) -> dg.MaterializeResult:
     scope = scope_of(context)
@@ -163,13 +163,13 @@ def performance_report(
 
 
 def read_predictions(
-    warehouse: DuckDBWarehouse, name: str, first: dt.date, last: dt.date, window_sessions: int, history_sessions: int
+    warehouse: Warehouse, name: str, first: dt.date, last: dt.date, window_sessions: int, history_sessions: int
 ) -> pl.DataFrame:
     """The predictions a run's reports need: from far enough before ``first`` through ``last``."""
     with warehouse.connection() as conn:
-        days = conn.sql(_DAYS_SQL, params={"name": name, "through": first}).pl()
+        days = fetch_frame(conn, _DAYS_SQL, {"name": name, "through": first})
         start = numbers.earliest_needed(days, window_sessions, history_sessions) or first
-        return conn.sql(_ROWS_SQL, params={"name": name, "first": start, "last": last}).pl()
+        return fetch_frame(conn, _ROWS_SQL, {"name": name, "first": start, "last": last})
 
 
 def _points_needed(preds: pl.DataFrame, first: dt.date, history_sessions: int) -> list[dt.date]:

@@ -54,7 +54,7 @@ from finsig_assets.ml.training_table import LABEL_COLUMN, RETURN_COLUMN, discove
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     import xgboost as xgb
@@ -124,7 +124,7 @@ class PredictionsConfig(dg.Config):
 def predictions(
     context: dg.AssetExecutionContext,
     config: PredictionsConfig,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     mlflow: MlflowTracking,
 ) -> dg.MaterializeResult:
     import xgboost as xgb

@@ -28,7 +28,8 @@ from finsig_assets import settings
 from finsig_assets.ml.champion_history import CHAMPION, TAG_RTH_ONLY, RegisteredVersion, alias_holder
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.training_table import TABLE
-from finsig_assets.warehouse import DuckDBWarehouse, WarehouseLockTimeout
+from finsig_assets.warehouse import DuckDBWarehouse, Warehouse, WarehouseLockTimeout
+from finsig_assets.warehouse_profiles import configured_warehouse
 
 DEFAULT_PORT = 5001  # `make serve` (SERVE_PORT); `make mlflow-ui` has 5000
 DEFAULT_ROWS = 3
@@ -129,7 +130,7 @@ def champion_columns(tracking: MlflowTracking) -> tuple[RegisteredVersion, list[
 
 
 def serving_example(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     tracking: MlflowTracking,
     session: dt.date | None = None,
     rows: int = DEFAULT_ROWS,
@@ -145,7 +146,7 @@ def serving_example(
     where_rth = " AND e.is_rth" if rth_only else ""
     with warehouse.read_only_connection() as conn:
         if conn is None:
-            raise ServingExampleError(f"no warehouse at {warehouse.database}: materialize the graph first (`make demo`)")
+            raise ServingExampleError(f"no warehouse at {warehouse.location}: materialize the graph first (`make demo`)")
         have = {
             r[0]
             for r in conn.execute(
@@ -162,7 +163,7 @@ def serving_example(
             session = conn.execute(f"SELECT max(e.trade_date) FROM {TABLE} e WHERE true{where_rth}").fetchone()[0]
             if session is None:
                 raise ServingExampleError(
-                    f"{TABLE} has no {'regular-hours ' if rth_only else ''}bars in {warehouse.database}: "
+                    f"{TABLE} has no {'regular-hours ' if rth_only else ''}bars in {warehouse.location}: "
                     "materialize gold/training_examples first (`make demo`)"
                 )
         has_predictions = conn.execute(
@@ -185,7 +186,7 @@ def serving_example(
         found = conn.execute(sql, params).fetchall()
     if not found:
         raise ServingExampleError(
-            f"{TABLE} has no {'regular-hours ' if rth_only else ''}bars of session {session} in {warehouse.database}"
+            f"{TABLE} has no {'regular-hours ' if rth_only else ''}bars of session {session} in {warehouse.location}"
         )
     bars = [
         Bar(instrument, ts, [_json_number(v) for v in values], p_up, version)
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--session", type=_session_arg, default=None, help="session YYYY-MM-DD (default: the latest with bars)")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"the session's last N bars (default {DEFAULT_ROWS})")
-    parser.add_argument("--database", default=None, help="DuckDB file (default: FINSIG_DUCKDB_PATH)")
+    parser.add_argument("--database", default=None, help="a DuckDB file (default: the configured warehouse, FINSIG_WAREHOUSE)")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI or the store under $FINSIG_HOME/mlflow)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port in the curl hint (default {DEFAULT_PORT}, make serve's SERVE_PORT)")
     return parser
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    warehouse = DuckDBWarehouse(database=args.database or str(settings.duckdb_path()))
+    warehouse = DuckDBWarehouse(database=args.database) if args.database else configured_warehouse()
     tracking = MlflowTracking(tracking_uri=args.tracking_uri or settings.mlflow_tracking_uri())
     try:
         example = serving_example(warehouse, tracking, args.session, args.rows)

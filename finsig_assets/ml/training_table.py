@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from finsig_assets.trading_calendar import cutoff_utc, is_session, previous_session
-from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets.warehouse import Warehouse, fetch_frame
 
 TABLE = "gold.training_examples"
 KEY_COLUMNS = ("instrument", "ts", "trade_date", "is_rth", "sentiment_model")
@@ -82,7 +82,7 @@ def sentiment_models(values) -> set[str]:
     return out
 
 
-def discover_features(warehouse: DuckDBWarehouse) -> FeatureSet:
+def discover_features(warehouse: Warehouse) -> FeatureSet:
     with warehouse.connection() as conn:
         rows = conn.execute(_COLUMNS_SQL).fetchall()
     if not rows:
@@ -101,7 +101,7 @@ def window_sessions(last: dt.date, n: int) -> list[dt.date]:
 
 
 def read_labelled_examples(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     first: dt.date,
     last: dt.date,
     features: FeatureSet,
@@ -123,7 +123,7 @@ def read_labelled_examples(
     )
 
 
-def last_labelled_session(warehouse: DuckDBWarehouse, rth_only: bool) -> dt.date | None:
+def last_labelled_session(warehouse: Warehouse, rth_only: bool) -> dt.date | None:
     """The latest session with a labelled row: where the data ends (None: no labelled row at all)."""
     sql = f"SELECT max(trade_date) FROM {TABLE} WHERE {LABEL_COLUMN} IS NOT NULL AND {RETURN_COLUMN} IS NOT NULL"
     if rth_only:
@@ -133,14 +133,14 @@ def last_labelled_session(warehouse: DuckDBWarehouse, rth_only: bool) -> dt.date
 
 
 def read_session_rows(
-    warehouse: DuckDBWarehouse, day: dt.date, feature_names: list[str], rth_only: bool
+    warehouse: Warehouse, day: dt.date, feature_names: list[str], rth_only: bool
 ) -> pl.DataFrame:
     """Every row of one session (labelled or not), for prediction."""
     return _read(warehouse, day, day, feature_names, rth_only, labelled_only=False, horizon_end=None)
 
 
 def _read(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     first: dt.date,
     last: dt.date,
     feature_names: list[str],
@@ -166,6 +166,6 @@ def _read(
         params |= {"horizon": HORIZON, "horizon_end": horizon_end}
     sql += " ORDER BY ts, instrument"
     with warehouse.connection() as conn:
-        frame = conn.sql(sql, params=params).pl()
+        frame = fetch_frame(conn, sql, params)
     casts = [pl.col(c).cast(pl.Float64) for c in feature_names]
     return frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")), *casts)

@@ -24,7 +24,7 @@ from finsig_assets import settings
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.partitions import trading_day_partitions
 from finsig_assets.sensors.landing_state import DATASETS, contiguous_ranges, landing_state, run_key
-from finsig_assets.warehouse import DuckDBWarehouse, WarehouseLockTimeout
+from finsig_assets.warehouse import Warehouse, WarehouseLockTimeout
 
 BRONZE_KEYS = {"market": dg.AssetKey(["bronze", "market_candles"]), "news": dg.AssetKey(["bronze", "news_articles"])}
 MAX_LISTED = 5
@@ -40,7 +40,7 @@ def _listing(items: list[str]) -> str:
 
 def evaluate_landing(
     context: dg.SensorEvaluationContext,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     landing: LandingZone,
     settle_seconds: float | None = None,
     now_ns: int | None = None,
@@ -112,7 +112,7 @@ def evaluate_landing(
     "deleted files touch (one ranged bronze run per run of sessions, both datasets in one run when their sessions "
     "match); the automation carries them on.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext, warehouse: DuckDBWarehouse, landing: LandingZone):
+def landing_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, landing: LandingZone):
     started = time.perf_counter()
     result = evaluate_landing(context, warehouse, landing)
     context.log.info(f"tick took {time.perf_counter() - started:.2f}s")

@@ -27,17 +27,19 @@ belong to the run's distinct texts rather than to a partition, are ``run_*``.
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
 
 import time
+import warnings
 
 import dagster as dg
 import polars as pl
 
+from finsig_assets import settings
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.materialization_metadata import partition_metadata, typed_metadata, materialize_result
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.sentiment.backend_selection import SentimentResource
 from finsig_assets.sentiment.score_cache import add_entries, cache_entries, lookup, text_keys
 from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
-from finsig_assets.warehouse import DuckDBWarehouse, table_columns
+from finsig_assets.warehouse import Warehouse, table_columns
 
 TABLE = "silver.news_sentiment"
 ASSET_KEY = dg.AssetKey(["silver", "news_sentiment"])
@@ -71,9 +73,23 @@ class ProgressLog:
         self.log.info(f"{self.what}: {done:,}/{total:,} distinct chunks scored ({rate:,.0f}/s)")
 
 
+def sentiment_backfill_policy() -> dg.BackfillPolicy:
+    per_run = settings.sentiment_partitions_per_run()
+    if per_run is None:
+        return dg.BackfillPolicy.single_run()
+    with warnings.catch_warnings():  # "beta" in Dagster 1.13, like single_run
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run)
+
+
 @trading_day_asset(
     key=ASSET_KEY,
     pool="gpu",
+    # The celery executor sends this step to the workers of the `gpu` queue (finsig_assets/celery_workers.py).
+    op_tags={"dagster-celery/queue": "gpu"},
+    # One run over a backfill's range, unless FINSIG_SENTIMENT_PARTITIONS_PER_RUN splits it for
+    # several GPU workers (docs/scale-out.md, "Backfill policies").
+    backfill_policy=sentiment_backfill_policy(),
     kinds={"duckdb", "polars", "pytorch"},
     deps=[dg.AssetDep(ARTICLES_KEY)],
     check_specs=check_specs(ASSET_KEY, CHECKS),
@@ -81,7 +97,7 @@ class ProgressLog:
 )
 def news_sentiment(
     context: dg.AssetExecutionContext,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     sentiment: SentimentResource,
 ) -> dg.MaterializeResult:
     scope = scope_of(context)
@@ -152,11 +168,11 @@ def news_sentiment(
         add_entries(tx, entries)
         # One row per article_id table-wide: an article written here loses any row it still
         # has in another partition (its available_at, hence its session, changed).
-        tx.conn.register("__sentiment_ids", rows.select("article_id"))
+        tx.register("__sentiment_ids", rows.select("article_id"))
         try:
             tx.execute(f"DELETE FROM {TABLE} WHERE article_id IN (SELECT article_id FROM __sentiment_ids)")
         finally:
-            tx.conn.unregister("__sentiment_ids")
+            tx.unregister("__sentiment_ids")
         tx.replace(TABLE, rows, scope.first, scope.last)
     checks = run_checks(warehouse, ASSET_KEY, CHECKS, scope, log=context.log)
 

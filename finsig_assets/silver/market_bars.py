@@ -43,7 +43,7 @@ from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DuckDBWarehouse, table_columns
+from finsig_assets.warehouse import Warehouse, fetch_frame, table_columns
 
 TABLE = "silver.market_bars"
 ASSET_KEY = dg.AssetKey(["silver", "market_bars"])
@@ -78,20 +78,18 @@ GROUP BY instrument
 """
 
 
-def read_bronze(warehouse: DuckDBWarehouse, scope: PartitionScope) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_bronze(warehouse: Warehouse, scope: PartitionScope) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The bronze bars in the scope's window, and each instrument's last bar before it.
 
     One short connection, closed before any computing.
     """
     start, end = scope.window.start, scope.window.end
     with warehouse.connection() as conn:
-        bars = conn.sql(_READ_WINDOW_SQL, params={"start": start, "end": end}).pl()
-        previous = conn.sql(
-            _READ_PREVIOUS_SQL, params={"start": start, "floor": start - PREVIOUS_BAR_LOOKBACK}
-        ).pl()
+        bars = fetch_frame(conn, _READ_WINDOW_SQL, {"start": start, "end": end})
+        previous = fetch_frame(conn, _READ_PREVIOUS_SQL, {"start": start, "floor": start - PREVIOUS_BAR_LOOKBACK})
         missing = sorted(set(bars["instrument"].unique().to_list()) - set(previous["instrument"].to_list()))
         if missing:
-            older = conn.sql(_READ_PREVIOUS_UNBOUNDED_SQL, params={"start": start, "instruments": missing}).pl()
+            older = fetch_frame(conn, _READ_PREVIOUS_UNBOUNDED_SQL, {"start": start, "instruments": missing})
             previous = pl.concat([previous, older], how="vertical_relaxed")
     return bars, previous
 
@@ -218,7 +216,7 @@ def summarize_by_session(frame: pl.DataFrame, sessions: list[dt.date]) -> dict[d
     description="Typed, deduplicated, sorted real M1 bars (never forward-filled) with is_rth, "
     "minutes_to_close and gap_minutes over the continuous bar sequence.",
 )
-def market_bars(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def market_bars(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     scope = scope_of(context)
     started = time.perf_counter()
     bars, previous = read_bronze(warehouse, scope)

@@ -50,7 +50,7 @@ from finsig_assets.partitions import lookback_mapping
 from finsig_assets.silver.news_dedup import SYNDICATION_WINDOW, collapse_copies, flag_syndicated
 from finsig_assets.table_checks import UniqueKeys, check_specs, run_checks
 from finsig_assets.trading_calendar import assign_trade_dates
-from finsig_assets.warehouse import DuckDBWarehouse, table_columns
+from finsig_assets.warehouse import Warehouse, fetch_frame, table_columns
 
 TABLE = "silver.news_articles"
 ASSET_KEY = dg.AssetKey(["silver", "news_articles"])
@@ -102,10 +102,10 @@ def read_window(scope: PartitionScope, latency: dt.timedelta) -> tuple[dt.dateti
     return scope.window.start - latency - SYNDICATION_WINDOW, scope.window.end - latency
 
 
-def read_copies(warehouse: DuckDBWarehouse, scope: PartitionScope, latency: dt.timedelta) -> pl.DataFrame:
+def read_copies(warehouse: Warehouse, scope: PartitionScope, latency: dt.timedelta) -> pl.DataFrame:
     read_from, read_to = read_window(scope, latency)
     with warehouse.connection() as conn:
-        return conn.sql(_READ_COPIES_SQL, params={"read_from": read_from, "read_to": read_to}).pl()
+        return fetch_frame(conn, _READ_COPIES_SQL, {"read_from": read_from, "read_to": read_to})
 
 
 def build_news_articles(copies: pl.DataFrame, scope: PartitionScope, latency: dt.timedelta) -> pl.DataFrame:
@@ -166,7 +166,7 @@ def summarize_by_session(frame: pl.DataFrame, sessions: list[dt.date]) -> dict[d
     "landed copies collapsed, syndicated near-duplicates and non-English articles flagged.",
 )
 def news_articles(
-    context: dg.AssetExecutionContext, config: NewsArticlesConfig, warehouse: DuckDBWarehouse
+    context: dg.AssetExecutionContext, config: NewsArticlesConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     scope = scope_of(context)
     latency = check_latency(config.availability_latency_minutes)

@@ -100,7 +100,7 @@ from finsig_assets.table_checks import (
     validate_checks,
 )
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DuckDBWarehouse, table_schema
+from finsig_assets.warehouse import Warehouse, fetch_frame, table_schema
 
 #: Parameters every model may reference, with their types (documentation and error messages).
 STANDARD_PARAMETERS: dict[str, str] = {
@@ -423,7 +423,7 @@ def chunk_scopes(scope: PartitionScope, chunk_sessions: int | None) -> list[Part
 
 def _execute_select(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pl.DataFrame:
     """The one place a model's SQL runs: the file text as is, values bound by name."""
-    return conn.sql(sql, params=params or None).pl()
+    return fetch_frame(conn, sql, params)
 
 
 def _live_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -436,7 +436,7 @@ def _live_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _compute_chunk(
-    model: SqlModel, warehouse: DuckDBWarehouse, scope: PartitionScope, values: dict[str, Any], timings: dict[str, float]
+    model: SqlModel, warehouse: Warehouse, scope: PartitionScope, values: dict[str, Any], timings: dict[str, float]
 ) -> tuple[pl.DataFrame, int, list[str]]:
     t0 = time.perf_counter()
     with warehouse.connection() as conn:  # short-lived: closed before the Python step runs
@@ -468,7 +468,7 @@ def _compute_chunk(
 
 def compute_sql_model(
     model: SqlModel,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     scope: PartitionScope,
     config: Mapping[str, Any] | None = None,
     log: Any = None,
@@ -515,7 +515,7 @@ def compute_sql_model(
 
 def run_sql_model(
     model: SqlModel,
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     scope: PartitionScope,
     config: Mapping[str, Any] | None = None,
     log: Any = None,
@@ -609,7 +609,7 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
     }
 
     def _sql_model_asset(
-        context: dg.AssetExecutionContext, config: config_cls, warehouse: DuckDBWarehouse
+        context: dg.AssetExecutionContext, config: config_cls, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         scope = scope_of(context)
         values = {name: getattr(config, name) for name in model.config_defaults}

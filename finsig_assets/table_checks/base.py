@@ -29,7 +29,7 @@ import polars as pl
 
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import scratch_catalog
+from finsig_assets.warehouse import fetch_frame, scratch_catalog
 
 CALENDAR_RELATION = "calendar_sessions"
 EXAMPLES = 5
@@ -156,7 +156,7 @@ class TableCheck(ABC):
 
 
 def query_frame(conn: duckdb.DuckDBPyConnection, sql: str, values: Mapping[str, Any]) -> pl.DataFrame:
-    return conn.sql(sql, params=bind(sql, values) or None).pl()
+    return fetch_frame(conn, sql, bind(sql, values))
 
 
 def query_row(conn: duckdb.DuckDBPyConnection, sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,7 +231,11 @@ def validate_checks(checks: Sequence[TableCheck], ddl_for: Callable[[str], Path]
         for check in checks:
             for sql in check.queries():
                 try:
-                    conn.sql(sql, params=bind(sql, values) or None)
+                    bind(sql, values)  # every parameter has a value
+                    # PREPARE binds tables and columns without values: binding values would make
+                    # DuckDB 1.5 import pandas and pyarrow in every process that loads the definitions.
+                    conn.execute(f"PREPARE __finsig_check AS {sql}")
+                    conn.execute("DEALLOCATE __finsig_check")
                 except duckdb.Error as exc:
                     raise CheckDefinitionError(f"check {check.name}: {str(exc).splitlines()[0]}") from exc
                 except CheckDefinitionError as exc:

@@ -51,6 +51,16 @@ class PostgresDatabase:
         finally:
             connection.close()
 
+    def admin_query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """A query on the server's admin database (``pg_database`` and the like)."""
+        connection = psycopg2.connect(POSTGRES_ADMIN)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
     def query(self, sql: str) -> list[tuple]:
         with psycopg2.connect(self.libpq_url) as connection, connection.cursor() as cursor:
             cursor.execute(sql)

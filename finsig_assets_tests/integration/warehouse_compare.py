@@ -9,12 +9,15 @@ what the test reports.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
+
+from finsig_assets.warehouse import Warehouse
 
 VOLATILE = frozenset(
     {
@@ -38,9 +41,16 @@ class TableDigest:
     frame: pl.DataFrame
 
 
-def digest(database: Path, table: str) -> TableDigest:
-    conn = duckdb.connect(str(database), read_only=True)
-    try:
+def digest(source: Path | Warehouse, table: str) -> TableDigest:
+    """``source``: a DuckDB file, or any warehouse profile (a DuckLake)."""
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, Warehouse):
+            conn = stack.enter_context(source.read_only_connection())
+            if conn is None:
+                raise FileNotFoundError(f"no warehouse at {source.location}")
+        else:
+            conn = duckdb.connect(str(source), read_only=True)
+            stack.callback(conn.close)
         schema, name = table.split(".")
         columns = [
             c for (c,) in conn.execute(
@@ -50,8 +60,10 @@ def digest(database: Path, table: str) -> TableDigest:
             if c not in VOLATILE
         ]
         frame = conn.sql(f"SELECT {', '.join(columns)} FROM {table}").pl()
-    finally:
-        conn.close()
+    # One spelling of UTC whatever the session's TimeZone was ('UTC' or the machine's 'Etc/UTC').
+    frame = frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC") for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone
+    )
     frame = frame.sort(frame.columns, nulls_last=True)
     return TableDigest(table, frame.height, checksum(frame), frame)
 
