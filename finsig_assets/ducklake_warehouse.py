@@ -63,6 +63,19 @@ def extension_path(package: str, name: str) -> str:
     return found[0]
 
 
+class DuckLakeUnavailable(RuntimeError):
+    """The DuckLake's catalog database could not be reached."""
+
+
+def unavailable_message(catalog: str, exc: BaseException) -> str:
+    reason = " ".join(str(exc).split("Unable to connect to Postgres", 1)[-1].strip(' :"').split()) or str(exc)
+    return (
+        f"the DuckLake warehouse (FINSIG_WAREHOUSE=ducklake) could not attach its catalog {catalog!r}: {reason}. "
+        "Create that PostgreSQL database once (e.g. `createdb -h 127.0.0.1 -U postgres finsig_lake`), or point "
+        "FINSIG_DUCKLAKE_CATALOG at an existing one; FINSIG_WAREHOUSE=duckdb uses the local DuckDB file instead."
+    )
+
+
 def ducklake_ddl(ddl: str) -> str:
     """A table's DDL as DuckLake takes it: without the PRIMARY KEY clause it does not support."""
     return _PRIMARY_KEY.sub("", _LINE_COMMENT.sub("", ddl))
@@ -150,6 +163,9 @@ def _attached_lake(catalog: str, data_path: str, read_only: bool) -> duckdb.Duck
                     base.execute(f"LOAD '{extension_path(package, name)}'")
                 options = [f"DATA_PATH '{_quoted(data_path)}'", *(["READ_ONLY"] if read_only else [])]
                 base.execute(f"ATTACH 'ducklake:postgres:{_quoted(catalog)}' AS {LAKE_ALIAS} ({', '.join(options)})")
+            except duckdb.IOException as exc:
+                base.close()
+                raise DuckLakeUnavailable(unavailable_message(catalog, exc)) from exc
             except BaseException:
                 base.close()
                 raise

@@ -210,3 +210,16 @@ def test_a_lake_write_does_not_wait_for_a_reader(lake):
         assert time.perf_counter() - started < 30
         assert reader.execute("SELECT count(*) FROM bronze.quarantine").fetchone()[0] == 1
     assert rows_by_day(lake) == {D1: ["b"]}
+
+
+def test_a_catalog_database_that_does_not_exist_gets_an_error_that_says_what_to_do(tmp_path):
+    from finsig_assets.ducklake_warehouse import DuckLakeUnavailable
+
+    lake = DuckLakeWarehouse(catalog="dbname=finsig_no_such_catalog host=127.0.0.1 user=postgres", data_path=str(tmp_path / "lake"))
+    with pytest.raises(DuckLakeUnavailable) as raised:
+        with lake.connection():
+            pass
+    message = str(raised.value)
+    assert "'dbname=finsig_no_such_catalog host=127.0.0.1 user=postgres'" in message
+    assert 'database "finsig_no_such_catalog" does not exist' in message
+    assert "createdb" in message and "FINSIG_DUCKLAKE_CATALOG" in message
