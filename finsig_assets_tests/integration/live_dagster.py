@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,6 +43,17 @@ def finsig_env(home: Path, **extra: str) -> dict[str, str]:
         **extra,
     }
     return env
+
+
+def twin_home(source: Path, target: Path) -> tuple[str, str]:
+    """A second home over a copy of ``source``'s landing files and ``finsig.env`` (a profile's
+    run there meets exactly the same input); returns the demo's first and last session."""
+    target.mkdir(parents=True)
+    shutil.copytree(source / "landing", target / "landing")
+    shutil.copy(source / "finsig.env", target / "finsig.env")
+    text = dict(line.split("=", 1) for line in (source / "finsig.env").read_text().splitlines() if "=" in line and not line.startswith("#"))
+    first, last = text["FINSIG_DEMO_RANGE"].split("...")
+    return first, last
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> str:

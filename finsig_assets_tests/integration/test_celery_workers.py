@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ from finsig_assets_tests.integration.celery_cluster import (
     step_placement,
     stop_workers,
 )
-from finsig_assets_tests.integration.live_dagster import REPO_ROOT, finsig_env, run_cli, stop_process_group
+from finsig_assets_tests.integration.live_dagster import REPO_ROOT, finsig_env, run_cli, stop_process_group, twin_home
 from finsig_assets_tests.integration.warehouse_compare import TABLES, differences, digest
 
 pytestmark = pytest.mark.integration
@@ -121,10 +120,7 @@ def test_steps_run_on_two_celery_workers_with_the_gpu_queue_and_give_the_local_p
     # An 8-session window (as test_ducklake_profile.py): from the demo's 5th session on, models train; the later ones
     # validate on enough sessions for the promotion test, hence are promoted and predict the sessions after them.
     settings.write_home_settings({"FINSIG_MODEL_WINDOW_SESSIONS": "8", "FINSIG_MODEL_MIN_SESSIONS": "4"}, celery_home)
-    local_home.mkdir()
-    shutil.copytree(celery_home / "landing", local_home / "landing")
-    shutil.copy(celery_home / "finsig.env", local_home / "finsig.env")
-    first, last = settings.home_settings(celery_home)["FINSIG_DEMO_RANGE"].split("...")
+    first, last = twin_home(celery_home, local_home)
     assert len(sessions_between(first, last)) == SESSIONS
     for home_env in (env, local_env):
         run_cli(["finsig_assets.cli", "init-instance"], home_env)

@@ -11,7 +11,6 @@ the end, and that is checked.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import pytest
@@ -20,7 +19,7 @@ from finsig_assets import settings
 from finsig_assets.trading_calendar import sessions_between
 from finsig_assets.warehouse import DuckDBWarehouse
 from finsig_assets_tests.ducklake_catalog import temporary_lake
-from finsig_assets_tests.integration.live_dagster import finsig_env, run_cli
+from finsig_assets_tests.integration.live_dagster import finsig_env, run_cli, twin_home
 from finsig_assets_tests.integration.warehouse_compare import TABLES, differences, digest
 
 pytestmark = pytest.mark.integration
@@ -51,10 +50,7 @@ def test_the_whole_graph_in_ducklake_gives_the_rows_of_the_local_duckdb_profile(
              "--articles-per-session", "8", "--seed", "5"], local_env)
     # A short training window, so that models are trained and predictions written in 12 sessions.
     settings.write_home_settings({"FINSIG_MODEL_WINDOW_SESSIONS": "8", "FINSIG_MODEL_MIN_SESSIONS": "4"}, local_home)
-    lake_home.mkdir()
-    shutil.copytree(local_home / "landing", lake_home / "landing")
-    shutil.copy(local_home / "finsig.env", lake_home / "finsig.env")
-    first, last = settings.home_settings(local_home)["FINSIG_DEMO_RANGE"].split("...")
+    first, last = twin_home(local_home, lake_home)
     assert len(sessions_between(first, last)) == SESSIONS
 
     with temporary_lake(tmp_path / "lake-data") as lake:
