@@ -41,7 +41,7 @@ from finsig_assets.warehouse import Warehouse, table_ddl_files
 
 LAKE_ALIAS = "finsig_lake"
 EXTENSIONS = (("duckdb_extension_ducklake", "ducklake"), ("duckdb_extension_postgres_scanner", "postgres_scanner"))
-_CONFLICT = re.compile(r"transaction conflict|conflict", re.I)
+_CONFLICT = re.compile(r"conflict", re.I)  # "Transaction conflict - attempting to insert into table ..."
 _LINE_COMMENT = re.compile(r"--[^\n]*")
 _PRIMARY_KEY = re.compile(r",\s*PRIMARY\s+KEY\s*\([^)]*\)", re.I)
 _SCHEMA_READY: set[tuple[str, str]] = set()
@@ -134,7 +134,7 @@ class DuckLakeWarehouse(Warehouse):
         with _SCHEMA_LOCK:
             if key in _SCHEMA_READY:
                 return
-            if not self.data_path.startswith(("s3://", "gs://", "az://", "abfss://", "r2://")):
+            if not settings.is_url(self.data_path):
                 Path(self.data_path).mkdir(parents=True, exist_ok=True)
             for ddl in table_ddl_files():
                 for attempt in range(10):

@@ -69,6 +69,14 @@ def int_setting(name: str, default: int) -> int:
         raise ValueError(f"{name}={text!r} is not an integer (environment or {home_settings_path()})") from None
 
 
+def choice_setting(name: str, choices: tuple[str, ...]) -> str:
+    """``name`` as one of ``choices`` (case-insensitive; the first is the default), else an error naming them."""
+    value = (setting(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
 def float_setting(name: str, default: float) -> float:
     text = setting(name)
     if text is None or not text.strip():
@@ -93,10 +101,7 @@ WAREHOUSE_PROFILES = ("duckdb", "ducklake")
 def warehouse_profile() -> str:
     """Which warehouse the assets write (:mod:`finsig_assets.warehouse_profiles`): ``duckdb``
     (one file, the default) or ``ducklake`` (catalog in PostgreSQL, for several workers)."""
-    value = (setting("FINSIG_WAREHOUSE") or "duckdb").strip().lower()
-    if value not in WAREHOUSE_PROFILES:
-        raise ValueError(f"FINSIG_WAREHOUSE={value!r}: expected one of {', '.join(WAREHOUSE_PROFILES)}")
-    return value
+    return choice_setting("FINSIG_WAREHOUSE", WAREHOUSE_PROFILES)
 
 
 def ducklake_catalog() -> str:
@@ -107,7 +112,12 @@ def ducklake_catalog() -> str:
 def ducklake_data_path() -> str:
     """Where the DuckLake's Parquet files go: a shared directory, or an object-store URL."""
     value = setting("FINSIG_DUCKLAKE_DATA_PATH") or str(finsig_home() / "lake")
-    return value if "://" in value else str(Path(value).resolve())
+    return value if is_url(value) else str(Path(value).resolve())
+
+
+def is_url(path: str) -> bool:
+    """An object-store location (``s3://...``) rather than a local path."""
+    return "://" in path
 
 
 def sentiment_partitions_per_run() -> int | None:
@@ -161,10 +171,7 @@ EXECUTORS = ("in_process", "multiprocess", "celery")
 def executor() -> str:
     """The runs' default executor (:mod:`finsig_assets.run_worker_executor`): ``in_process``,
     ``multiprocess`` or ``celery`` (steps on Celery workers, :mod:`finsig_assets.celery_workers`)."""
-    value = (setting("FINSIG_EXECUTOR") or "in_process").strip().lower()
-    if value not in EXECUTORS:
-        raise ValueError(f"FINSIG_EXECUTOR={value!r}: expected one of {', '.join(EXECUTORS)}")
-    return value
+    return choice_setting("FINSIG_EXECUTOR", EXECUTORS)
 
 
 def celery_broker() -> str:
