@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = {}
     for table in TABLES:
         a, b = digest(home / "warehouse.duckdb", table), digest(ref / "warehouse.duckdb", table)
-        if table == "ml.model_runs" and a.rows < b.rows:
+        if table in ("ml.model_fits", "ml.model_runs") and a.rows < b.rows:
             # The CLI run records the model for the first session too ("no data"); a backfill may not request it.
             first_day = min(b.frame["trade_date"])
             b = restrict(b, b.frame["trade_date"] != first_day)

@@ -27,8 +27,8 @@ without those two parts:
   finsig's checks run inside the asset's step, so they are never "requested" on their own and
   that condition would hold every layer back for a tick.)
 
-``ml/direction_model`` also runs when its partition first appears (``newly_missing``): its
-partition D is the model for session D, trained on the sessions before it, and partition D
+``ml/model_fits`` and ``ml/direction_model`` also run when their partition first appears
+(``newly_missing``): partition D is the model for session D, trained on the sessions before it, and partition D
 appears when session D begins -- after D - 1 has closed -- with no upstream update to trigger
 it. Every other asset's new partition has nothing to compute until its own session's files land.
 
@@ -45,8 +45,8 @@ LABEL = "follows upstream updates"
 NEW_PARTITION_LABEL = "follows upstream updates and new partitions"
 
 
-# The longest path in the graph (bronze/news_articles -> ... -> ml/performance_report has 7 edges).
-GRAPH_DEPTH = 7
+# The longest path in the graph (bronze/news_articles -> ... -> ml/model_fits -> ... -> ml/performance_report has 8 edges).
+GRAPH_DEPTH = 8
 
 
 def upstream_in_progress(depth: int = GRAPH_DEPTH) -> dg.AutomationCondition:

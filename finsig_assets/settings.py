@@ -120,18 +120,30 @@ def is_url(path: str) -> bool:
     return "://" in path
 
 
-def sentiment_partitions_per_run() -> int | None:
-    """``silver/news_sentiment``'s backfill: ``None`` (the default) backfills a range as one run,
-    like every asset; N splits a backfill into runs of at most N sessions, which Celery workers
-    on the ``gpu`` queue score side by side. Dagster's ``asset materialize --partition-range``
-    then no longer takes a selection with this asset (backfill from the UI or the daemon)."""
-    text = setting("FINSIG_SENTIMENT_PARTITIONS_PER_RUN")
+def partitions_per_run(name: str) -> int | None:
+    """A backfill policy setting: ``None`` (unset or empty) backfills a range as one run, like
+    every asset; N splits a backfill into runs of at most N sessions, which workers run side by
+    side. Dagster's ``asset materialize --partition-range`` then no longer takes a selection with
+    that asset (backfill from the UI or the daemon)."""
+    text = setting(name)
     if text is None or not text.strip():
         return None
-    value = int_setting("FINSIG_SENTIMENT_PARTITIONS_PER_RUN", 0)
+    value = int_setting(name, 0)
     if value < 1:
-        raise ValueError(f"FINSIG_SENTIMENT_PARTITIONS_PER_RUN={text!r}: expected a whole number of sessions, at least 1")
+        raise ValueError(f"{name}={text!r}: expected a whole number of sessions, at least 1")
     return value
+
+
+def sentiment_partitions_per_run() -> int | None:
+    """``silver/news_sentiment``'s backfill (:func:`partitions_per_run`): the ``gpu`` workers
+    score the runs side by side."""
+    return partitions_per_run("FINSIG_SENTIMENT_PARTITIONS_PER_RUN")
+
+
+def model_fits_partitions_per_run() -> int | None:
+    """``ml/model_fits``' backfill (:func:`partitions_per_run`): the workers fit the runs'
+    windows side by side; ``ml/direction_model`` then registers them in order."""
+    return partitions_per_run("FINSIG_MODEL_FITS_PARTITIONS_PER_RUN")
 
 
 def dagster_home() -> Path:

@@ -2,7 +2,8 @@
 
 Every asset is partitioned by trading day, backfills as a single run over a range of
 partitions (so five years is one run that reads each input once; an asset may pass another
-``backfill_policy``: sentiment, where a deployment asks for it), is grouped by its layer
+``backfill_policy`` -- :func:`runs_of_at_most` -- where a deployment asks for it: sentiment,
+the model fits), is grouped by its layer
 (the key's first part), when it writes DuckDB queues on the ``duckdb_writer`` pool, carries the
 ``latest_session_fresh`` check (:mod:`finsig_assets.checks.session_freshness`) and -- below
 bronze -- follows its upstream partitions by itself (:mod:`finsig_assets.automation`).
@@ -81,3 +82,13 @@ def table_metadata(table: str) -> dict:
             columns=[dg.TableColumn(name, kind.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")) for name, kind in columns]
         ),
     }
+
+
+def runs_of_at_most(partitions_per_run: int | None) -> dg.BackfillPolicy:
+    """The backfill policy a ``*_PARTITIONS_PER_RUN`` setting asks for: one run over the range
+    (``None``), or runs of at most N partitions that workers execute side by side."""
+    with warnings.catch_warnings():  # "beta" in Dagster 1.13, like single_run
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        if partitions_per_run is None:
+            return dg.BackfillPolicy.single_run()
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run)

@@ -51,6 +51,7 @@ LONGEST_FIRST = {
     "test_end_to_end_learning.py": 150,
     "integration/test_ducklake_profile.py": 125,
     "integration/test_crashed_run.py": 90,
+    "integration/test_celery_model_backfill.py": 180,
     "integration/test_celery_workers.py": 70,
     "ml/test_mlflow_server.py": 60,
 }

@@ -102,5 +102,5 @@ def test_every_asset_below_bronze_follows_its_upstream_by_itself(asset_graph):
             assert node.automation_condition is None, node.key  # the landing sensor drives bronze
         else:
             assert node.automation_condition is not None, node.key
-            expected = "follows upstream updates" + (" and new partitions" if node.key.to_user_string() == "ml/direction_model" else "")
+            expected = "follows upstream updates" + (" and new partitions" if node.key.to_user_string() in {"ml/model_fits", "ml/direction_model"} else "")
             assert node.automation_condition.get_label() == expected

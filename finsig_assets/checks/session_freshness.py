@@ -40,6 +40,7 @@ CHECKED_ASSETS = [
     ["gold", "market_features"],
     ["gold", "news_signals"],
     ["gold", "training_examples"],
+    ["ml", "model_fits"],
     ["ml", "direction_model"],
     ["ml", "predictions"],
 ]

@@ -16,13 +16,15 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from finsig_assets.ml.direction_model import DirectionModelConfig, direction_model  # noqa: E402
+from finsig_assets.ml.direction_model import direction_model  # noqa: E402
+from finsig_assets.ml.model_fits import model_fits  # noqa: E402
+from finsig_assets.ml.training_config import DirectionModelConfig  # noqa: E402
 from finsig_assets.ml.ml_job import ml_training_job  # noqa: E402
 from finsig_assets.ml.mlflow_tracking import MlflowTracking  # noqa: E402
 from finsig_assets.ml.performance_report import PerformanceReportConfig, performance_report  # noqa: E402
 from finsig_assets.ml.predictions import PredictionsConfig, predictions  # noqa: E402
 
-ml_assets = [direction_model, predictions, performance_report]
+ml_assets = [model_fits, direction_model, predictions, performance_report]
 
 __all__ = [
     "DirectionModelConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "direction_model",
     "ml_assets",
     "ml_training_job",
+    "model_fits",
     "performance_report",
     "predictions",
 ]

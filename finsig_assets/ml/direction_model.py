@@ -34,16 +34,21 @@ Per partition (see :mod:`finsig_assets.ml.direction_training` for the procedure)
 - the window's data and the configuration hash to those of a registered version -> that
   version is reused (:mod:`finsig_assets.ml.version_reuse`): no training, no new version, the
   aliases untouched; the row and the metadata say "reused vN" with its numbers;
-- otherwise: walk-forward folds, baselines, final fit, one MLflow run with the registered model
-  version (:mod:`finsig_assets.ml.mlflow_logging`), the promotion decision -- on evidence, a
+- otherwise: the partition's fits -- walk-forward folds, baselines, final fits of the direction
+  and return models -- taken from ``ml.model_fits`` when ``ml/model_fits`` made them of exactly
+  this window's rows and this configuration (:mod:`finsig_assets.ml.model_fits`; perhaps on
+  another worker), else fitted here; then one MLflow run with the registered model version
+  (:mod:`finsig_assets.ml.mlflow_logging`), the promotion decision -- on evidence, a
   paired test against the market-only model -- and aliases (:mod:`finsig_assets.ml.promotion`),
   a row in ``ml.model_runs``.
 
 Backfill policy: ``BackfillPolicy.single_run()`` like every finsig asset. A range run reads the
-examples once (short connection) and then trains **one model per partition, oldest first**,
+examples once (short connection) and then registers **one model per partition, oldest first**,
 logging progress; chronological order matters because each promotion decision compares with
-the champion in force before it. Multi-run backfills would train partitions in parallel and
-out of order, which would make those decisions depend on scheduling. Training holds no DuckDB
+the champion in force before it, and MLflow numbers versions in registration order. Multi-run
+backfills would register partitions in parallel and out of order, which would make those
+decisions depend on scheduling. What can run side by side -- fitting each window -- is
+``ml/model_fits``' work, whose backfill may be split over workers. Training holds no DuckDB
 connection (and no ``duckdb_writer`` pool slot); each partition's ``ml.model_runs`` row is
 written in its own short transaction as soon as it is known.
 
@@ -62,7 +67,6 @@ import time
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
 
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
@@ -71,41 +75,35 @@ from finsig_assets.checks.session_freshness import freshness_result
 from finsig_assets.materialization_metadata import markdown_table
 from finsig_assets.ml import baselines, return_model
 from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_as_of, list_versions
-from finsig_assets.ml.direction_training import (
-    TrainingDataError,
-    TrainingOutcome,
-    TrainingSettings,
-    data_sha256,
-    train_direction_model,
+from finsig_assets.ml.direction_training import TrainingDataError, TrainingOutcome, data_sha256, train_direction_model
+from finsig_assets.ml.fit_store import stored_fit
+from finsig_assets.ml.model_fits import ASSET_KEY as MODEL_FITS_KEY
+from finsig_assets.ml.training_config import DirectionModelConfig, check_config
+from finsig_assets.ml.training_window import (  # noqa: F401 (MixedSentimentModelsError, check_single_sentiment_model: named here too)
+    STATUS_INSUFFICIENT,
+    STATUS_NO_DATA,
+    STATUS_REFUSED,
+    MixedSentimentModelsError,
+    check_single_sentiment_model,
+    no_data_reason,
+    training_window,
 )
 from finsig_assets.ml.version_reuse import config_sha256, registered_with, reused_row_values
 from finsig_assets.ml.evaluation_metrics import METRIC_NAMES, finite_or_none, fmt
 from finsig_assets.ml.mlflow_logging import RunContext, log_training_run
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.oos_record import champion_recent_predictions, recomputed_record
-from finsig_assets.ml.promotion import PromotionRules, compare_with_champion, decide_promotion, record_decision
-from finsig_assets.ml.training_table import (
-    HORIZON,
-    FeatureSet,
-    discover_features,
-    last_labelled_session,
-    read_labelled_examples,
-    sentiment_models,
-    window_sessions,
-)
-from finsig_assets.ml.walk_forward import SCHEMES
+from finsig_assets.ml.promotion import compare_with_champion, decide_promotion, record_decision
+from finsig_assets.ml.training_table import FeatureSet, discover_features, last_labelled_session, read_labelled_examples, window_sessions
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.partitions import lookback_mapping
-from finsig_assets.trading_calendar import cutoff_utc, previous_session
+from finsig_assets.trading_calendar import previous_session
 from finsig_assets.warehouse import Warehouse
 
 TABLE = "ml.model_runs"
 ASSET_KEY = dg.AssetKey(["ml", "direction_model"])
 TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
 STATUS_TRAINED = "trained"
-STATUS_INSUFFICIENT = "insufficient history"
-STATUS_REFUSED = "refused: mixed sentiment models"
-STATUS_NO_DATA = "no data"
 
 RUNS_SCHEMA = {
     "trade_date": pl.Date,
@@ -155,107 +153,6 @@ RUNS_SCHEMA = {
     "train_seconds": pl.Float64,
     "recorded_at": pl.Datetime("us", "UTC"),
 }
-
-
-class MixedSentimentModelsError(ValueError):
-    """A training window holds news scored by more than one sentiment model."""
-
-
-class DirectionModelConfig(dg.Config):
-    window_sessions: int = Field(
-        default_factory=settings.model_window_sessions,
-        description="Sessions in the training window (ending at the partition). Default: FINSIG_MODEL_WINDOW_SESSIONS (60), "
-        "which also sizes the lineage look-back.",
-    )
-    min_sessions: int = Field(
-        default_factory=settings.model_min_sessions,
-        description="Fewer sessions with labelled rows -> 'insufficient history'. Default: FINSIG_MODEL_MIN_SESSIONS (10).",
-    )
-    min_labelled_rows: int = Field(default=200, description="Fewer labelled rows in the window -> 'insufficient history'.")
-    rth_only: bool = Field(default=True, description="Train on regular-hours rows only.")
-    n_folds: int = Field(default=4, description="Validation folds (blocks of sessions).")
-    fold_scheme: str = Field(default="walk_forward", description="'walk_forward' (train before each fold) or 'purged_kfold'.")
-    validation_fraction: float = Field(default=0.5, description="Walk-forward: share of the window's sessions used as validation folds.")
-    embargo_minutes: float = Field(default=60.0, description="Training rows starting this long after a validation fold's span are dropped.")
-    max_trees: int = Field(default=300, description="Upper bound on trees; early stopping on the folds picks the number.")
-    early_stopping_rounds: int = Field(default=25)
-    learning_rate: float = Field(default=0.1)
-    max_depth: int = Field(default=4)
-    min_child_weight: float = Field(default=20.0)
-    subsample: float = Field(default=0.8)
-    colsample_bytree: float = Field(default=0.8)
-    max_bin: int = Field(default=128)
-    nthread: int = Field(default=2, description="XGBoost threads.")
-    seed: int = Field(default=0)
-    promotion_level: float = Field(
-        default=0.05,
-        description="One-sided level of the paired test (session-clustered DeLong) that the model's AUC beats the "
-        "market-only model's on the validation rows; champion only when p <= this.",
-    )
-    min_test_sessions: int = Field(
-        default=8,
-        description="The paired test needs at least this many validation sessions (its clusters) to count as evidence; "
-        "with validation_fraction 0.5 that is a window of 15 sessions or more.",
-    )
-    require_log_loss_beats_majority: bool = Field(default=True)
-    champion_level: float = Field(
-        default=0.05,
-        description="A challenger is refused when the current champion's recent out-of-sample AUC is better at this "
-        "one-sided level (0: the record never blocks).",
-    )
-    champion_record_sessions: int = Field(default=20, description="Recent predicted sessions of the champion compared against.")
-    min_champion_record_rows: int = Field(default=100, description="A champion record with fewer labelled rows does not block promotion.")
-
-    def training_settings(self) -> TrainingSettings:
-        return TrainingSettings(
-            n_folds=self.n_folds,
-            fold_scheme=self.fold_scheme,
-            validation_fraction=self.validation_fraction,
-            embargo_minutes=self.embargo_minutes,
-            max_trees=self.max_trees,
-            early_stopping_rounds=self.early_stopping_rounds,
-            learning_rate=self.learning_rate,
-            max_depth=self.max_depth,
-            min_child_weight=self.min_child_weight,
-            subsample=self.subsample,
-            colsample_bytree=self.colsample_bytree,
-            max_bin=self.max_bin,
-            nthread=self.nthread,
-            seed=self.seed,
-        )
-
-    def promotion_rules(self) -> PromotionRules:
-        return PromotionRules(
-            level=self.promotion_level,
-            min_test_sessions=self.min_test_sessions,
-            require_log_loss_beats_majority=self.require_log_loss_beats_majority,
-            champion_level=self.champion_level,
-            champion_record_sessions=self.champion_record_sessions,
-            min_record_rows=self.min_champion_record_rows,
-        )
-
-
-def check_single_sentiment_model(rows: pl.DataFrame, first: dt.date, last: dt.date) -> str | None:
-    """The one sentiment model of the window (None when no news was scored); raises when mixed.
-
-    A value naming several models ("a + b", gold.news_signals' way of saying a row's news
-    window mixes them) counts as all of them.
-    """
-    used = (
-        rows.filter(pl.col("sentiment_model").is_not_null())
-        .group_by("sentiment_model")
-        .agg(pl.len().alias("rows"), pl.col("trade_date").min().alias("first"), pl.col("trade_date").max().alias("last"))
-        .sort("sentiment_model")
-    )
-    models = sentiment_models(used["sentiment_model"].to_list())
-    if len(models) <= 1:
-        return next(iter(models)) if models else None
-    parts = [f"{r['sentiment_model']!r} ({r['rows']:,} rows, {r['first']}..{r['last']})" for r in used.iter_rows(named=True)]
-    raise MixedSentimentModelsError(
-        f"refusing to train on {first}..{last}: the window mixes sentiment models {', '.join(parts)}. "
-        "Scores of different models are not comparable; re-materialize gold/training_examples "
-        "(and the news signals under it) for these sessions with one sentiment model."
-    )
 
 
 def _base_row(day: dt.date, status: str, reason: str | None, context_run_id: str, cfg: DirectionModelConfig) -> dict:
@@ -338,7 +235,9 @@ def _write_run(warehouse: Warehouse, row: dict) -> None:
             # marks this partition stale and the automation retrains it. Sized by the same
             # setting as the config's default.
             partition_mapping=lookback_mapping(settings.model_window_sessions(), end_offset=-1),
-        )
+        ),
+        # The partition's fits, made where a worker was free; registered here in session order.
+        dg.AssetDep(MODEL_FITS_KEY),
     ],
     # A session with no data is not materialized (see the module docstring).
     output_required=False,
@@ -354,11 +253,7 @@ def direction_model(
     warehouse: Warehouse,
     mlflow: MlflowTracking,
 ):
-    if config.min_sessions < 2 or config.window_sessions < config.min_sessions:
-        raise dg.Failure(f"need 2 <= min_sessions ({config.min_sessions}) <= window_sessions ({config.window_sessions})")
-    if config.n_folds < 2 or config.fold_scheme not in SCHEMES:
-        # Two folds at least: each fold is scored with the tree count picked on the *other* folds.
-        raise dg.Failure(f"need n_folds >= 2 (got {config.n_folds}) and fold_scheme in {SCHEMES} (got {config.fold_scheme!r})")
+    check_config(config)
     scope = scope_of(context)
     started = time.perf_counter()
     features = discover_features(warehouse)
@@ -385,7 +280,7 @@ def direction_model(
         if through not in with_data:
             # No labelled row in the window's newest session (past the end of the data, or a
             # session without data): nothing new since the previous model.
-            row = _base_row(day, STATUS_NO_DATA, _no_data_reason(day, data_ends, config), context.run.run_id, config)
+            row = _base_row(day, STATUS_NO_DATA, no_data_reason(day, data_ends, config.rth_only), context.run.run_id, config)
             detail = None
         else:
             row, detail = _train_partition(
@@ -402,7 +297,9 @@ def direction_model(
             # the run's steps (ml/predictions) to run.
             per_partition[day] = _partition_metadata(row, detail, mlflow)
         context.log.info(
-            f"ml/direction_model [{i}/{len(sessions)}] {day}: {_one_line(row)} ({row['train_seconds']:.1f}s, "
+            f"ml/direction_model [{i}/{len(sessions)}] {day}: {_one_line(row)}"
+            + (f"; fitted by {detail['fitted_by']}" if detail and "fitted_by" in detail else "")
+            + f" ({row['train_seconds']:.1f}s, "
             f"{time.perf_counter() - started:.0f}s so far)"
         )
 
@@ -426,54 +323,26 @@ def direction_model(
     yield fresh
 
 
-def _no_data_reason(day: dt.date, data_ends: dt.date | None, config: DirectionModelConfig) -> str:
-    hours = "regular-hours " if config.rth_only else ""
-    through = previous_session(day)
-    if data_ends is None:
-        where = "gold.training_examples has no labelled row"
-    elif through > data_ends:
-        where = f"the data ends with {data_ends}"
-    else:
-        where = f"the session has no labelled data (the data runs to {data_ends})"
-    return (
-        f"no labelled {hours}rows in {through}, the last session of the window, and {where}: "
-        f"nothing new to train on, so no model for {day} is trained, registered or materialized"
-    )
-
-
 def _train_partition(
     context, config, train_settings, rules, warehouse, tracking, client, features: FeatureSet, examples, day, champion_boosters: dict
 ):
     """The model for session ``day``: trained on the window that ends with the session before it."""
-    through = previous_session(day)
-    sessions = window_sessions(through, config.window_sessions)
-    first = sessions[0]
-    rows = examples.filter(
-        pl.col("trade_date").is_between(first, through), (pl.col("ts") + HORIZON) <= cutoff_utc(through)
-    )
+    window = training_window(examples, day, config.window_sessions, config.min_sessions, config.min_labelled_rows)
+    first, through, rows = window.first, window.through, window.rows
     row = _base_row(day, STATUS_TRAINED, None, context.run.run_id, config)
-    n_sessions = rows["trade_date"].n_unique()
     row |= {
         "window_first": first,
         "window_last": through,
-        "n_sessions": n_sessions,
+        "n_sessions": window.n_sessions,
         "n_train_rows": rows.height,
         "n_features": len(features.all),
         "n_news_features": len(features.news),
     }
-    if n_sessions < config.min_sessions or rows.height < config.min_labelled_rows:
-        row |= {
-            "status": STATUS_INSUFFICIENT,
-            "reason": f"{n_sessions} sessions / {rows.height:,} labelled rows in {first}..{through} "
-            f"(window {config.window_sessions}); need min_sessions={config.min_sessions} and "
-            f"min_labelled_rows={config.min_labelled_rows}",
-        }
-        return row, None
-    try:
-        sentiment_model = check_single_sentiment_model(rows, first, through)
-    except MixedSentimentModelsError as exc:
-        context.log.error(str(exc))
-        return row | {"status": STATUS_REFUSED, "reason": str(exc)}, None
+    if window.status == STATUS_REFUSED:
+        context.log.error(window.reason)
+    if window.status is not None:
+        return row | {"status": window.status, "reason": window.reason}, None
+    sentiment_model = window.sentiment_model
     row["sentiment_model"] = sentiment_model
     data_hash = data_sha256(rows.sort("ts", "instrument"), features.all)
     config_hash = config_sha256(config, features)
@@ -494,10 +363,15 @@ def _train_partition(
         # Exactly this data and configuration were trained before: no new evidence, no new version.
         returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules)
         return _reused_row(row, same, client, tracking) | returns.row_values(), {"reused": same, "returns": returns}
-    try:
-        outcome = train_direction_model(rows, features, train_settings)
-    except TrainingDataError as exc:
-        return row | {"status": STATUS_INSUFFICIENT, "reason": f"{first}..{through}: {exc}"}, None
+    fit = stored_fit(warehouse, day, data_hash, config_hash)
+    if fit is not None:
+        # Fitted by ml/model_fits (perhaps on another worker) on exactly these rows with this configuration.
+        outcome, fitted_by = fit.direction, f"ml/model_fits, run {fit.dagster_run_id}"
+    else:
+        try:
+            outcome, fitted_by = train_direction_model(rows, features, train_settings), "this step (no fit of this window's data and configuration in ml.model_fits)"
+        except TrainingDataError as exc:
+            return row | {"status": STATUS_INSUFFICIENT, "reason": f"{first}..{through}: {exc}"}, None
 
     # The champion this model would replace: the one in force for session `through`.
     champion = champion_as_of(versions, previous_session(through))
@@ -516,7 +390,9 @@ def _train_partition(
     moved = record_decision(client, tracking.registered_model_name, logged.version, through, decision)
     seconds = outcome.seconds | {"mlflow": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    returns = return_model.train_or_reuse(tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules)
+    returns = return_model.train_or_reuse(
+        tracking, rows, features, train_settings, ctx, data_hash, config_hash, rules, fitted=fit.returns if fit else None
+    )
     seconds["return_model"] = time.perf_counter() - t0
     row |= _metrics_row(outcome, seconds) | {
         "mlflow_run_id": logged.run_id,
@@ -537,6 +413,7 @@ def _train_partition(
         "comparison": comparison,
         "seconds": seconds,
         "returns": returns,
+        "fitted_by": fitted_by,
     }
     return row, detail
 
@@ -630,6 +507,7 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         "model_uri": dg.MetadataValue.text(tracking.model_uri(logged.version)),
         "decision": dg.MetadataValue.text(decision.label),
         "reused_version": dg.MetadataValue.bool(False),
+        "fitted_by": dg.MetadataValue.text(detail["fitted_by"]),
         "value_of_news_auc": _float_or_na(outcome.value_of_news_auc),
         "news_test_statistic": _float_or_na(outcome.news_test.statistic),
         "news_test_p_value": _float_or_na(outcome.news_test.p_value),
@@ -659,6 +537,7 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         + f"**Decision: {decision.label}** ({champion_line})\n\n"
         + "\n".join(f"- {r}" for r in decision.reasons)
         + f"\n\n**Return forecast** (`{tracking.return_model_name}`): {detail['returns'].summary()}"
+        + f"\n\n**Fitted by** {detail['fitted_by']}"
         + "\n\n**Folds**\n\n"
         + folds
         + "\n\n"

@@ -19,6 +19,7 @@ import warnings
 import dagster as dg
 
 from finsig_assets.ml.direction_model import direction_model
+from finsig_assets.ml.model_fits import model_fits
 from finsig_assets.ml.performance_report import performance_report
 from finsig_assets.ml.predictions import predictions
 
@@ -39,7 +40,7 @@ end_mlflow_on_run_finished = dg.HookDefinition(
 
 ml_training_job = dg.define_asset_job(
     "ml_training",
-    selection=dg.AssetSelection.assets(direction_model, predictions, performance_report),
+    selection=dg.AssetSelection.assets(model_fits, direction_model, predictions, performance_report),
     hooks={end_mlflow_on_run_finished},
-    description="Train ml/direction_model, write ml/predictions and draw ml/performance_report for a range of sessions (single run).",
+    description="Fit ml/model_fits, register ml/direction_model, write ml/predictions and draw ml/performance_report for a range of sessions (single run).",
 )

@@ -134,7 +134,10 @@ def train_or_reuse(
     data_hash: str,
     config_hash: str,
     rules: PromotionRules,
+    fitted: ReturnOutcome | None = None,
 ) -> ReturnModelResult:
+    """``fitted``: the fit of exactly these rows and settings made by ``ml/model_fits``, registered
+    instead of fitting again."""
     client = tracking.client()
     name = tracking.return_model_name
     same = registered_with(list_versions(client, name), data_hash, config_hash)
@@ -154,7 +157,7 @@ def train_or_reuse(
             test_p_value=_tag_float(tags, TAG_RETURN_TEST_P_VALUE),
             reasons=f"reused v{same.version}: same training data and configuration",
         )
-    outcome = train_return_model(rows, features, settings)
+    outcome = fitted if fitted is not None else train_return_model(rows, features, settings)
     decision = decide(outcome, rules)
     run_id, version = _log(tracking, outcome, ctx, settings, decision, data_hash, config_hash)
     moved = record_decision(client, name, version, ctx.window_last, decision)

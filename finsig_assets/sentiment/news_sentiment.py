@@ -27,13 +27,12 @@ belong to the run's distinct texts rather than to a partition, are ``run_*``.
 # No `from __future__ import annotations`: Dagster reads the asset function's type hints.
 
 import time
-import warnings
 
 import dagster as dg
 import polars as pl
 
 from finsig_assets import settings
-from finsig_assets.trading_day_asset import trading_day_asset
+from finsig_assets.trading_day_asset import runs_of_at_most, trading_day_asset
 from finsig_assets.materialization_metadata import partition_metadata, typed_metadata, materialize_result
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.sentiment.backend_selection import SentimentResource
@@ -74,12 +73,7 @@ class ProgressLog:
 
 
 def sentiment_backfill_policy() -> dg.BackfillPolicy:
-    per_run = settings.sentiment_partitions_per_run()
-    if per_run is None:
-        return dg.BackfillPolicy.single_run()
-    with warnings.catch_warnings():  # "beta" in Dagster 1.13, like single_run
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        return dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run)
+    return runs_of_at_most(settings.sentiment_partitions_per_run())
 
 
 @trading_day_asset(

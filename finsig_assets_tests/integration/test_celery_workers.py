@@ -29,14 +29,12 @@ stopped and the queues deleted at the end (and that is checked). Skipped when no
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 
 import dagster as dg
-import duckdb
 import pytest
 
 from finsig_assets import settings
@@ -55,7 +53,7 @@ from finsig_assets_tests.integration.celery_cluster import (
     stop_workers,
 )
 from finsig_assets_tests.integration.live_dagster import REPO_ROOT, finsig_env, run_cli, stop_process_group, twin_home
-from finsig_assets_tests.integration.warehouse_compare import TABLES, differences, digest
+from finsig_assets_tests.integration.warehouse_compare import TABLES, differences, digest, json_differences, model_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -64,44 +62,17 @@ BROKER = os.environ.get("FINSIG_TEST_CELERY_BROKER") or "pyamqp://guest:guest@12
 SESSIONS = 10
 SENTIMENT_STEP = "silver__news_sentiment"
 # Every trained version is promoted (ml.predictions gets rows); the smallest training the other tests use.
-RUN_CONFIG = {
-    "ops": {"ml__direction_model": {"config": {
-        "promotion_level": 1.0, "require_log_loss_beats_majority": False, "champion_level": 0.0, "min_test_sessions": 1,
-        "n_folds": 2, "max_trees": 30, "nthread": 1,
-    }}},
+# ml/model_fits gets the same configuration, so that ml/direction_model registers its fits.
+MODEL_CONFIG = {
+    "promotion_level": 1.0, "require_log_loss_beats_majority": False, "champion_level": 0.0, "min_test_sessions": 1,
+    "n_folds": 2, "max_trees": 30, "nthread": 1,
 }  # fmt: skip
+RUN_CONFIG = {"ops": {"ml__model_fits": {"config": MODEL_CONFIG}, "ml__direction_model": {"config": MODEL_CONFIG}}}
 
 
 def materialize_command(first: str, last: str) -> list[str]:
     return ["dagster", "asset", "materialize", "-m", "finsig_assets.definitions", "--select", "*ml/predictions",
             "--partition-range", f"{first}...{last}", "--config-json", json.dumps(RUN_CONFIG)]  # fmt: skip
-
-
-def metrics(home) -> dict[str, dict]:
-    """``ml.model_runs.metrics_json`` per session, less its timings (``seconds``)."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        rows = conn.execute("SELECT trade_date, metrics_json FROM ml.model_runs WHERE metrics_json IS NOT NULL").fetchall()
-    out = {}
-    for day, text in rows:
-        values = json.loads(text)
-        values.pop("seconds", None)
-        out[str(day)] = values
-    return out
-
-
-def same(a, b, path: str = "") -> list[str]:
-    """Where two parsed JSON values differ (floats within a relative 1e-9)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [f"{path}: keys {sorted(a.keys() ^ b.keys())} in one only"]
-        return [d for k in a for d in same(a[k], b[k], f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} vs {len(b)} items"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in same(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) and isinstance(b, (int, float)):
-        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b)) else [f"{path}: {a} vs {b}"]
-    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
 
 def test_steps_run_on_two_celery_workers_with_the_gpu_queue_and_give_the_local_profiles_rows(tmp_path):
@@ -193,8 +164,8 @@ def test_steps_run_on_two_celery_workers_with_the_gpu_queue_and_give_the_local_p
         a, b = digest(celery_home / "warehouse.duckdb", table), digest(local_home / "warehouse.duckdb", table)
         lines.append(f"{table:<24} {a.rows:>7,} rows  celery {a.checksum}  local {b.checksum}")
         problems += differences(a, b)
-    celery_metrics, local_metrics = metrics(celery_home), metrics(local_home)
-    problems += same(celery_metrics, local_metrics, "ml.model_runs.metrics_json")
+    celery_metrics, local_metrics = model_metrics(celery_home), model_metrics(local_home)
+    problems += json_differences(celery_metrics, local_metrics, "ml.model_runs.metrics_json")
     print("\n".join(lines))
     timings["total"] = time.perf_counter() - started
     print({k: round(v, 1) for k, v in timings.items()})

@@ -10,6 +10,8 @@ what the test reports.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,14 +25,20 @@ VOLATILE = frozenset(
     {
         "ingested_at", "quarantined_at", "predicted_at", "recorded_at", "scored_at", "indexed_at", "first_seen_at",
         "dagster_run_id", "mlflow_run_id", "mlflow_experiment_id", "metrics_json", "train_seconds",
+        # ml.model_fits: when, how long, and the pickled fits (which carry their timings)
+        "fitted_at", "fit_seconds", "fit_bytes", "direction_fit", "return_fit",
     }
 )
 TABLES = [
     "bronze.market_candles", "bronze.news_articles", "bronze.quarantine",
     "silver.market_bars", "silver.news_articles", "silver.news_sentiment",
     "gold.market_features", "gold.news_signals", "gold.training_examples",
-    "ml.model_runs", "ml.predictions", "ml.oos_record",
+    "ml.model_fits", "ml.model_runs", "ml.predictions", "ml.oos_record",
 ]
+# The model partition of a range's first session: a CLI run over the range records it (no labelled
+# session before it: "no data"); a backfill launched from the bronze sessions does not target it
+# (Dagster targets the model partitions whose windows those sessions feed).
+MODEL_TABLES = ("ml.model_fits", "ml.model_runs")
 
 
 @dataclass
@@ -98,3 +106,37 @@ def differences(a: TableDigest, b: TableDigest, rtol: float = 1e-9, atol: float 
         if bad:
             out.append(f"{a.table}.{column}: {bad:,} of {a.rows:,} values differ")
     return out
+
+
+def without_first_model_partition(d: TableDigest) -> TableDigest:
+    """``d`` (of a table in MODEL_TABLES) less its first partition, which must be a "no data" one."""
+    first = d.frame.filter(d.frame["trade_date"] == d.frame["trade_date"].min())
+    assert first["status"].to_list() == ["no data"], first
+    return restrict(d, d.frame["trade_date"] != first["trade_date"][0])
+
+
+def model_metrics(home: Path) -> dict[str, dict]:
+    """``ml.model_runs.metrics_json`` per session, less its timings (``seconds``)."""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT trade_date, metrics_json FROM ml.model_runs WHERE metrics_json IS NOT NULL").fetchall()
+    out = {}
+    for day, text in rows:
+        values = json.loads(text)
+        values.pop("seconds", None)
+        out[str(day)] = values
+    return out
+
+
+def json_differences(a, b, path: str = "") -> list[str]:
+    """Where two parsed JSON values differ (floats within a relative 1e-9)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())} in one only"]
+        return [d for k in a for d in json_differences(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} vs {len(b)} items"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in json_differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b)) else [f"{path}: {a} vs {b}"]
+    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
