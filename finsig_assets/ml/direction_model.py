@@ -48,7 +48,9 @@ logging progress; chronological order matters because each promotion decision co
 the champion in force before it, and MLflow numbers versions in registration order. Multi-run
 backfills would register partitions in parallel and out of order, which would make those
 decisions depend on scheduling. What can run side by side -- fitting each window -- is
-``ml/model_fits``' work, whose backfill may be split over workers. Training holds no DuckDB
+``ml/model_fits``' work, whose backfill may be split over workers; when that splits the
+registering into several runs too, each waits for the earlier ones
+(:mod:`finsig_assets.ml.registration_order`). Training holds no DuckDB
 connection (and no ``duckdb_writer`` pool slot); each partition's ``ml.model_runs`` row is
 written in its own short transaction as soon as it is known.
 
@@ -93,6 +95,7 @@ from finsig_assets.ml.evaluation_metrics import METRIC_NAMES, finite_or_none, fm
 from finsig_assets.ml.mlflow_logging import RunContext, log_training_run
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.oos_record import champion_recent_predictions, recomputed_record
+from finsig_assets.ml.registration_order import wait_for_earlier_registrations
 from finsig_assets.ml.promotion import compare_with_champion, decide_promotion, record_decision
 from finsig_assets.ml.training_table import FeatureSet, discover_features, last_labelled_session, read_labelled_examples, window_sessions
 from finsig_assets.partition_scope import scope_of
@@ -255,6 +258,8 @@ def direction_model(
 ):
     check_config(config)
     scope = scope_of(context)
+    # A backfill may split the registering into runs; they go in session order (registration_order.py).
+    wait_for_earlier_registrations(context, warehouse, scope.first)
     started = time.perf_counter()
     features = discover_features(warehouse)
     sessions = scope.sessions

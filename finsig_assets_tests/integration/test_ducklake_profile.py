@@ -27,12 +27,12 @@ pytestmark = pytest.mark.integration
 SESSIONS = 12
 # Every trained version is promoted, so that the sessions after the first model are predicted and
 # the comparison covers ml.predictions and ml.oos_record too.
-PROMOTE_EVERY_VERSION = {
-    "ops": {"ml__direction_model": {"config": {
-        "promotion_level": 1.0, "require_log_loss_beats_majority": False, "champion_level": 0.0, "min_test_sessions": 1,
-        "n_folds": 2, "max_trees": 60, "nthread": 1,
-    }}}
-}
+# ml/model_fits gets the same configuration, so that its fits (BLOBs in the lake) are the ones registered.
+MODEL_CONFIG = {
+    "promotion_level": 1.0, "require_log_loss_beats_majority": False, "champion_level": 0.0, "min_test_sessions": 1,
+    "n_folds": 2, "max_trees": 60, "nthread": 1,
+}  # fmt: skip
+PROMOTE_EVERY_VERSION = {"ops": {"ml__model_fits": {"config": MODEL_CONFIG}, "ml__direction_model": {"config": MODEL_CONFIG}}}
 
 
 def materialize_everything(env: dict[str, str], first: str, last: str) -> float:
