@@ -41,6 +41,7 @@ from finsig_assets.demo_data.news import generate_articles
 from finsig_assets.demo_data.news_effect import EFFECT_WINDOW_MINUTES
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml.direction_model import DirectionModelConfig, direction_model
+from finsig_assets.ml.model_fits import model_fits
 from finsig_assets.ml.direction_training import train_direction_model
 from finsig_assets.ml.evaluation_metrics import auc_standard_error
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
@@ -161,6 +162,8 @@ def run_pipeline(
     training = E2E_TRAINING | (training or {})
     run_config = dg.RunConfig(
         ops={
+            # The fits get the model's configuration, so that ml/direction_model registers them.
+            model_fits.node_def.name: {"config": training},
             direction_model.node_def.name: {"config": training},
             predictions.node_def.name: {"config": {}},
         }

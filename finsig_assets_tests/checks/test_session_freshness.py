@@ -82,7 +82,8 @@ def test_the_sensor_reports_every_asset_once_per_deadline(monkeypatch):
     now = at("2024-07-04T23:00")
     first = evaluate_deadline(instance, None, now)
     by_asset = {e.asset_key.to_user_string(): e for e in first.asset_events}
-    assert len(by_asset) == 10 and first.cursor == "2024-07-03"
+    assert len(by_asset) == 11 and first.cursor == "2024-07-03"  # every asset but ml/performance_report
+    assert "ml/model_fits" in by_asset and "ml/direction_model" in by_asset
     assert by_asset["silver/market_bars"].passed and not by_asset["gold/market_features"].passed
     again = evaluate_deadline(instance, first.cursor, now)
     assert not again.asset_events and "was checked" in again.skip_reason.skip_message

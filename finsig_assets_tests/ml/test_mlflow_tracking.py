@@ -60,7 +60,7 @@ def test_ml_training_job_runs_with_the_end_mlflow_hook(warehouse, tracking):
     result = job.execute_in_process(
         partition_key=str(SESSIONS[2]),
         instance=dg.DagsterInstance.ephemeral(),
-        run_config={"ops": {"ml__direction_model": {"config": FAST_TRAINING}}},
+        run_config={"ops": {"ml__model_fits": {"config": FAST_TRAINING}, "ml__direction_model": {"config": FAST_TRAINING}}},
     )
     assert result.success
     hooks = [e for e in result.all_events if e.event_type_value == "HOOK_COMPLETED"]
