@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 # `make serve`: MLflow's scoring server for the champion (`make mlflow-ui` has 5000).
 SERVE_PORT ?= 5001
 
-.PHONY: setup demo demo-data demo-next-session materialize summary test ui mlflow-ui serve bench clean up down
+.PHONY: setup demo demo-data demo-next-session materialize summary test lint ui mlflow-ui serve bench clean up down
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ summary: setup
 
 test: setup
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check finsig_assets finsig_assets_tests bench
 
 ui: setup
 	$(BIN)/finsig init-instance

@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # finsig_assets_tests: the synthetic examples
+
 FIRST_SESSION = "2024-01-02"
 N_SESSIONS = 60
 EXTRA_MARKET_COLUMNS = [f"extra_market_{i}" for i in range(1, 41)]
@@ -41,7 +44,7 @@ def run_one(mode: str, news_effect: float, nthread: int, min_features: int, work
     import dagster as dg
 
     from finsig_assets.ml import MlflowTracking, direction_model, model_fits
-    from finsig_assets.ml.synthetic_examples import insert_examples, sessions_from, synthetic_examples
+    from finsig_assets_tests.ml.synthetic_examples import insert_examples, sessions_from, synthetic_examples
     from finsig_assets.ml.training_table import discover_features
     from finsig_assets.warehouse import DuckDBWarehouse
 

@@ -12,18 +12,22 @@ Writing these once keeps the assets from drifting apart.
 What the UI shows of an asset before it ever ran comes from here too: its owners (by layer,
 :data:`LAYER_OWNERS`) and the name (*Storage*) and column schema of the table it writes --
 ``<layer>.<name>`` of its key unless it names another with ``table=`` -- when that table has a
-DDL file in ``dbt_like_sql/tables``.
+DDL file in ``dbt_like_sql/tables``. And its ``code_version``: a hash of its module and that DDL
+(:func:`python_code_version`), so an edit marks it and its dependants stale.
 """
 
+import hashlib
+import inspect
 import warnings
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import dagster as dg
 
 from finsig_assets.automation import follows_upstream
 from finsig_assets.checks.session_freshness import check_spec as freshness_check_spec
 from finsig_assets.partitions import trading_day_partitions
-from finsig_assets.warehouse import table_schema
+from finsig_assets.warehouse import table_ddl_path, table_schema
 
 SOURCE_LAYERS = frozenset({"bronze"})
 # Who answers for the assets of each layer (Dagster owners: an email or ``team:<name>``). An
@@ -55,17 +59,36 @@ def trading_day_asset(
     asset_kwargs["metadata"] = {**table_metadata(table or ".".join(asset_key.path)), **asset_kwargs.get("metadata", {})}
     # Every asset reports whether it holds the latest closed session (evaluated in each run).
     asset_kwargs["check_specs"] = [*asset_kwargs.get("check_specs", []), freshness_check_spec(asset_key)]
-    with warnings.catch_warnings():  # backfill_policy is "beta" in Dagster 1.13; it is the design
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        return dg.asset(
-            key=asset_key,
-            partitions_def=trading_day_partitions,
-            backfill_policy=asset_kwargs.pop("backfill_policy", None) or dg.BackfillPolicy.single_run(),
-            group_name=layer,
-            kinds=set(kinds),
-            pool=pool,
-            **asset_kwargs,
-        )
+    table_name = table or ".".join(asset_key.path)
+
+    def decorate(fn):
+        kwargs = dict(asset_kwargs)
+        # SQL models pass their own (their SQL and Python post-step); the others: their module and DDL.
+        kwargs.setdefault("code_version", python_code_version(fn, table_name))
+        with warnings.catch_warnings():  # backfill_policy is "beta" in Dagster 1.13; it is the design
+            warnings.simplefilter("ignore", category=dg.BetaWarning)
+            return dg.asset(
+                key=asset_key,
+                partitions_def=trading_day_partitions,
+                backfill_policy=kwargs.pop("backfill_policy", None) or dg.BackfillPolicy.single_run(),
+                group_name=layer,
+                kinds=set(kinds),
+                pool=pool,
+                **kwargs,
+            )(fn)
+
+    return decorate
+
+
+def python_code_version(fn, table: str) -> str:
+    """The asset's ``code_version``: a hash of the module that defines it and of its table's DDL,
+    so that changing either marks the asset's materializations -- and everything downstream --
+    stale in the UI (Dagster compares code versions)."""
+    h = hashlib.sha256(Path(inspect.getsourcefile(fn)).read_bytes())
+    ddl = table_ddl_path(table)
+    if ddl.exists():
+        h.update(ddl.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def table_metadata(table: str) -> dict:

@@ -130,6 +130,33 @@ def table_columns(table: str) -> list[str]:
     return [name for name, _ in table_schema(table)]
 
 
+# How each DuckDB type of the DDL is held in polars (the types the DDL files use).
+_POLARS_TYPES = {
+    "BOOLEAN": "Boolean", "INTEGER": "Int32", "BIGINT": "Int64", "DOUBLE": "Float64", "VARCHAR": "String",
+    "DATE": "Date", "BLOB": "Binary", "TIMESTAMP": "Datetime", "TIMESTAMP WITH TIME ZONE": "Datetime",
+}  # fmt: skip
+
+
+def polars_schema(table: str, ddl_path: Path | None = None) -> dict[str, Any]:
+    """``{column: polars type}`` of ``table`` in declaration order, from its DDL: the frames an asset
+    builds for a table take their columns and types from the contract, never from a copy of it.
+    Timestamps are microseconds (UTC for TIMESTAMPTZ), as DuckDB hands them back."""
+    import polars as pl
+
+    out: dict[str, Any] = {}
+    for name, kind in table_schema(table, ddl_path):
+        if kind not in _POLARS_TYPES:
+            path = ddl_path or table_ddl_path(table)
+            raise ValueError(f"{path}: column {name} of {table} has type {kind}, which has no polars type here; add it to _POLARS_TYPES")
+        if kind == "TIMESTAMP WITH TIME ZONE":
+            out[name] = pl.Datetime("us", "UTC")
+        elif kind == "TIMESTAMP":
+            out[name] = pl.Datetime("us")
+        else:
+            out[name] = getattr(pl, _POLARS_TYPES[kind])
+    return out
+
+
 def check_table_name(table: str) -> str:
     if not _IDENTIFIER.match(table):
         raise ValueError(f"{table!r} is not a schema-qualified table name")

@@ -104,3 +104,34 @@ def test_every_asset_below_bronze_follows_its_upstream_by_itself(asset_graph):
             assert node.automation_condition is not None, node.key
             expected = "follows upstream updates" + (" and new partitions" if node.key.to_user_string() in {"ml/model_fits", "ml/direction_model"} else "")
             assert node.automation_condition.get_label() == expected
+
+
+def test_every_asset_has_a_code_version_that_follows_its_code(asset_graph):
+    import hashlib
+    import sys
+    from pathlib import Path
+
+    from finsig_assets.warehouse import table_ddl_path
+
+    nodes = [n for n in asset_graph.asset_nodes if n.is_materializable]
+    assert all(n.code_version for n in nodes), [n.key.to_user_string() for n in nodes if not n.code_version]
+    # A Python asset's: its module and its table's DDL, hashed independently here.
+    module = Path(sys.modules["finsig_assets.ml.model_fits"].__file__)
+    expected = hashlib.sha256(module.read_bytes() + table_ddl_path("ml.model_fits").read_bytes()).hexdigest()[:16]
+    assert asset_graph.get(dg.AssetKey(["ml", "model_fits"])).code_version == expected
+    assert len({n.code_version for n in nodes}) == len(nodes)  # no two assets share one
+
+
+def test_editing_an_assets_module_changes_its_code_version(tmp_path, monkeypatch):
+    import importlib
+
+    from finsig_assets.trading_day_asset import python_code_version
+
+    module = tmp_path / "some_asset_module.py"
+    module.write_text("def some_asset():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = python_code_version(importlib.import_module("some_asset_module").some_asset, "ml.model_runs")
+    module.write_text("def some_asset():\n    return 2\n")
+    after = python_code_version(importlib.reload(importlib.import_module("some_asset_module")).some_asset, "ml.model_runs")
+    assert before != after
+    assert python_code_version(importlib.import_module("some_asset_module").some_asset, "ml.predictions") != after  # the DDL counts

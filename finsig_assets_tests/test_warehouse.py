@@ -180,3 +180,45 @@ def test_table_without_ddl_is_named_in_the_error():
 
     with pytest.raises(FileNotFoundError, match="no DDL for table bronze.nothing_here"):
         table_columns("bronze.nothing_here")
+
+
+def test_frame_schemas_come_from_the_ddl_so_a_new_column_needs_one_edit(tmp_path):
+    import polars as pl
+
+    from finsig_assets.warehouse import polars_schema, table_ddl_path
+
+    ddl = table_ddl_path("ml.model_runs").read_text()
+    base = polars_schema("ml.model_runs")
+    assert list(base)[:3] == ["trade_date", "status", "reason"]
+    assert base["model_version"] == pl.Int32 and base["n_train_rows"] == pl.Int64
+    assert base["recorded_at"] == pl.Datetime("us", "UTC") and base["promoted"] == pl.Boolean
+    # One column added to the DDL: the schema the asset builds its frame with has it, in place.
+    grown = tmp_path / "ml.model_runs.sql"
+    grown.write_text(ddl.replace("    recorded_at ", "    new_feature_value DOUBLE,\n    recorded_at ", 1))
+    schema = polars_schema("ml.model_runs", grown)
+    assert list(schema) == [*list(base)[:-1], "new_feature_value", "recorded_at"]
+    assert schema["new_feature_value"] == pl.Float64
+
+
+def test_a_ddl_type_without_a_polars_type_is_named(tmp_path):
+    from finsig_assets.warehouse import polars_schema
+
+    ddl = tmp_path / "ml.odd.sql"
+    ddl.write_text("CREATE SCHEMA IF NOT EXISTS ml; CREATE TABLE IF NOT EXISTS ml.odd (trade_date DATE, spread DECIMAL(10, 2));")
+    with pytest.raises(ValueError, match=r"ml\.odd\.sql: column spread of ml\.odd has type DECIMAL\(10,2\)"):
+        polars_schema("ml.odd", ddl)
+
+
+def test_the_assets_frame_schemas_are_their_tables_ddl():
+    from finsig_assets.bronze.landing_index import INDEX_SCHEMA
+    from finsig_assets.bronze.records import QUARANTINE_SCHEMA
+    from finsig_assets.ml.direction_model import RUNS_SCHEMA
+    from finsig_assets.ml.model_fits import SCHEMA as FITS_SCHEMA
+    from finsig_assets.ml.predictions import PREDICTION_SCHEMA, RECORD_SCHEMA
+    from finsig_assets.warehouse import table_columns
+
+    for table, schema in {
+        "meta.landing_files": INDEX_SCHEMA, "bronze.quarantine": QUARANTINE_SCHEMA, "ml.model_runs": RUNS_SCHEMA,
+        "ml.model_fits": FITS_SCHEMA, "ml.predictions": PREDICTION_SCHEMA, "ml.oos_record": RECORD_SCHEMA,
+    }.items():  # fmt: skip
+        assert list(schema) == table_columns(table), table

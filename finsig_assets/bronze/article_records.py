@@ -391,14 +391,3 @@ def parse_article_bytes(
     collector = ArticleCollector()
     collector.add_bytes(data, batch=batch, first_line=first_line, first_offset=first_offset)
     return _single(collector, keep)
-
-
-def parse_article_file(
-    path: Path,
-    span: tuple[int, int, int] | None = None,
-    keep: tuple[dt.date, dt.date] | None = None,
-) -> ArticleParse:
-    """Parse a landed news file; ``span=(byte_start, byte_end, first_line)`` reads a batch slice."""
-    collector = ArticleCollector()
-    collector.add_file(path, span)
-    return _single(collector, keep)

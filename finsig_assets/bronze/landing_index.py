@@ -42,29 +42,14 @@ from typing import Any
 import polars as pl
 
 from finsig_assets import landing_files
-from finsig_assets.bronze.records import DAY_SPAN_SCHEMA, UTC_US
+from finsig_assets.bronze.records import DAY_SPAN_SCHEMA
 from finsig_assets.landing_files import UNREADABLE, UNSETTLED, LandedFile, LandingScan, SkippedEntry
 from finsig_assets.trading_calendar import OwnershipWindow
-from finsig_assets.warehouse import Warehouse, Transaction
+from finsig_assets.warehouse import Transaction, Warehouse, polars_schema
 
 __all__ = ["LandedFile", "IndexPlan", "plan_refresh", "settled_scan", "spans_for_window", "write_index_changes"]
 
-INDEX_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String,
-    "path": pl.String,
-    "size": pl.Int64,
-    "mtime_ns": pl.Int64,
-    "min_ts": UTC_US,
-    "max_ts": UTC_US,
-    "n_lines": pl.Int64,
-    "n_records": pl.Int64,
-    "n_unplaceable": pl.Int64,
-    "n_blank": pl.Int64,
-    "non_article": pl.Boolean,
-    "indexed_at": UTC_US,
-    "first_seen_at": UTC_US,
-    "content_sha256": pl.String,
-}
+INDEX_SCHEMA: dict[str, pl.DataType] = polars_schema("meta.landing_files")  # from the DDL (the contract)
 DAYS_TABLE_SCHEMA: dict[str, pl.DataType] = {"dataset": pl.String, "path": pl.String, **DAY_SPAN_SCHEMA}
 
 # Skips of a file that is still there, only not readable now: its index rows stay.

@@ -18,6 +18,7 @@ import orjson
 import polars as pl
 
 from finsig_assets.landing_files import safe_text  # noqa: F401  (one definition, shared)
+from finsig_assets.warehouse import polars_schema
 
 RAW_MAX_CHARS = 500
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -32,15 +33,7 @@ RFC3339_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 
 UTC_US = pl.Datetime("us", "UTC")
 
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String,
-    "source_file": pl.String,
-    "source_line": pl.Int64,
-    "reason": pl.String,
-    "raw": pl.String,
-    "trade_date": pl.Date,
-    "quarantined_at": UTC_US,
-}
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = polars_schema("bronze.quarantine")  # from the DDL (the contract)
 
 # What the parsers hand back for records that cannot be placed (no usable timestamp).
 UNPLACEABLE_SCHEMA: dict[str, pl.DataType] = {

@@ -101,61 +101,14 @@ from finsig_assets.ml.training_table import FeatureSet, discover_features, last_
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import previous_session
-from finsig_assets.warehouse import Warehouse
+from finsig_assets.warehouse import Warehouse, polars_schema
 
 TABLE = "ml.model_runs"
 ASSET_KEY = dg.AssetKey(["ml", "direction_model"])
 TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
 STATUS_TRAINED = "trained"
 
-RUNS_SCHEMA = {
-    "trade_date": pl.Date,
-    "status": pl.String,
-    "reason": pl.String,
-    "dagster_run_id": pl.String,
-    "mlflow_run_id": pl.String,
-    "mlflow_experiment_id": pl.String,
-    "model_name": pl.String,
-    "model_version": pl.Int32,
-    "promoted": pl.Boolean,
-    "champion_alias_moved": pl.Boolean,
-    "decision_reasons": pl.String,
-    "window_first": pl.Date,
-    "window_last": pl.Date,
-    "n_sessions": pl.Int32,
-    "n_train_rows": pl.Int64,
-    "n_features": pl.Int32,
-    "n_news_features": pl.Int32,
-    "n_trees": pl.Int32,
-    "rth_only": pl.Boolean,
-    "sentiment_model": pl.String,
-    "training_data_sha256": pl.String,
-    "model_auc": pl.Float64,
-    "model_log_loss": pl.Float64,
-    "model_brier": pl.Float64,
-    "model_accuracy": pl.Float64,
-    "model_rank_ic": pl.Float64,
-    "market_only_auc": pl.Float64,
-    "market_only_log_loss": pl.Float64,
-    "majority_auc": pl.Float64,
-    "majority_log_loss": pl.Float64,
-    "majority_accuracy": pl.Float64,
-    "sign_ret_30m_auc": pl.Float64,
-    "sign_ret_30m_accuracy": pl.Float64,
-    "value_of_news_auc": pl.Float64,
-    "news_test_statistic": pl.Float64,
-    "news_test_p_value": pl.Float64,
-    "return_model_version": pl.Int32,
-    "return_promoted": pl.Boolean,
-    "return_r2": pl.Float64,
-    "return_rank_ic": pl.Float64,
-    "return_market_only_r2": pl.Float64,
-    "return_market_only_rank_ic": pl.Float64,
-    "return_test_p_value": pl.Float64,
-    "metrics_json": pl.String,
-    "train_seconds": pl.Float64,
-    "recorded_at": pl.Datetime("us", "UTC"),
-}
+RUNS_SCHEMA = polars_schema(TABLE)  # the DDL is the contract: dbt_like_sql/tables/ml.model_runs.sql
 
 
 def _base_row(day: dt.date, status: str, reason: str | None, context_run_id: str, cfg: DirectionModelConfig) -> dict:

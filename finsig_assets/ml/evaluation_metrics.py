@@ -1,10 +1,10 @@
 """Scores for a direction probability: AUC, log loss, Brier, accuracy and rank IC.
 
 - AUC: ``sklearn.metrics.roc_auc_score``; ``nan`` when the labels hold one class only.
-- log loss: mean of ``-[y ln p + (1 - y) ln(1 - p)]`` with p clipped to ``[eps, 1 - eps]``
-  (what sklearn computes; checked against it in the tests).
-- Brier: mean of ``(p - y)^2``.
-- accuracy: share of rows where ``p >= 0.5`` equals the label.
+- log loss: ``sklearn.metrics.log_loss`` (p clipped to ``[eps, 1 - eps]``; both classes named, so a
+  fold of one class still scores).
+- Brier: ``sklearn.metrics.brier_score_loss``.
+- accuracy: ``sklearn.metrics.accuracy_score`` of ``p >= 0.5`` against the label.
 - rank IC: Spearman correlation between ``p`` and the realised ``fwd_return_30m``; ``nan`` when
   either side is constant (a constant forecast has no ranking).
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     pass
 
 
-EPS = float(np.finfo(np.float64).eps)  # what sklearn.metrics.log_loss clips to
 METRIC_NAMES = ("auc", "log_loss", "brier", "accuracy", "rank_ic")
 
 
@@ -63,25 +62,30 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    y = np.asarray(y, dtype=float)
+    from sklearn.metrics import log_loss as sklearn_log_loss
+
+    y = np.asarray(y, dtype=int)
     if y.size == 0:
         return math.nan
-    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    return float(sklearn_log_loss(y, np.asarray(p, dtype=float), labels=[0, 1]))
 
 
 def brier(y: np.ndarray, p: np.ndarray) -> float:
-    y = np.asarray(y, dtype=float)
+    from sklearn.metrics import brier_score_loss
+
+    y = np.asarray(y, dtype=int)
     if y.size == 0:
         return math.nan
-    return float(np.mean((np.asarray(p, dtype=float) - y) ** 2))
+    return float(brier_score_loss(y, np.asarray(p, dtype=float), pos_label=1))
 
 
 def accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import accuracy_score
+
     y = np.asarray(y, dtype=bool)
     if y.size == 0:
         return math.nan
-    return float(np.mean((np.asarray(p, dtype=float) >= 0.5) == y))
+    return float(accuracy_score(y, np.asarray(p, dtype=float) >= 0.5))
 
 
 def rank_ic(p: np.ndarray, fwd_return: np.ndarray) -> float:

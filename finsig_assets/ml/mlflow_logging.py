@@ -8,7 +8,7 @@ Metrics (walk-forward validation folds, row-weighted): ``cv_<model>_<metric>`` f
 baseline (``market_only``, ``majority``, ``sign_ret_30m``) and metric (``auc``, ``log_loss``,
 ``brier``, ``accuracy``, ``rank_ic``), ``value_of_news_auc``, ``n_trees``, and per-fold values
 ``fold_<model>_<metric>`` with step = fold index. Artifacts: ``features.json``,
-``folds.json``, ``plots/feature_importance.png``, ``plots/calibration.png``. The model goes
+``folds.json``, ``plots/feature_importance.png``, ``plots/calibration.png`` (``mlflow.log_figure``). The model goes
 through ``mlflow.xgboost.log_model(name="model", registered_model_name=..., signature=...,
 input_example=...)``; pip requirements are given explicitly (xgboost's pin), which skips
 MLflow's slow requirement inference. The new version gets tags ``finsig.trained_through``,
@@ -90,7 +90,7 @@ def log_training_run(
     import mlflow.xgboost
     from mlflow.entities import Metric
 
-    from finsig_assets.ml.plots import calibration_png, feature_importance_png
+    from finsig_assets.ml.plots import calibration_figure, feature_importance_figure, plt  # plots selects the Agg backend first
 
     tags = {
         "dagster.run_id": ctx.dagster_run_id,
@@ -173,15 +173,16 @@ def log_training_run(
             },
             "folds.json",
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            title = f"finsig-direction {ctx.partition}"
-            y = outcome.oos["label_up"].to_numpy().astype(float)
-            probs = {
-                baselines.LABELS[baselines.MODEL]: outcome.oos["p_model"].to_numpy(),
-                baselines.LABELS[baselines.MARKET_ONLY]: outcome.oos["p_market_only"].to_numpy(),
-            }
-            mlflow.log_artifact(str(feature_importance_png(outcome.importance, Path(tmp) / "feature_importance.png", title)), "plots")
-            mlflow.log_artifact(str(calibration_png(y, probs, Path(tmp) / "calibration.png", title)), "plots")
+        title = f"finsig-direction {ctx.partition}"
+        y = outcome.oos["label_up"].to_numpy().astype(float)
+        probs = {
+            baselines.LABELS[baselines.MODEL]: outcome.oos["p_model"].to_numpy(),
+            baselines.LABELS[baselines.MARKET_ONLY]: outcome.oos["p_market_only"].to_numpy(),
+        }
+        for figure, name in ((feature_importance_figure(outcome.importance, title), "feature_importance.png"),
+                             (calibration_figure(y, probs, title), "calibration.png")):  # fmt: skip
+            mlflow.log_figure(figure, f"plots/{name}")
+            plt.close(figure)
         log_market_only(outcome.market_only_booster)
         version, model_uri = register_booster(outcome.booster, outcome.input_example, tracking.registered_model_name)
         client = tracking.client()

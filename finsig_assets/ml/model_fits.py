@@ -46,21 +46,18 @@ from finsig_assets.partition_scope import scope_of
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.trading_day_asset import runs_of_at_most, trading_day_asset
-from finsig_assets.warehouse import Warehouse, table_schema
+from finsig_assets.warehouse import Warehouse, polars_schema
 
 ASSET_KEY = dg.AssetKey(["ml", "model_fits"])
 TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
 STATUS_KEPT = "fitted before"
 
 
-def _schema() -> dict[str, pl.DataType]:
-    types = {"DATE": pl.Date, "VARCHAR": pl.String, "INTEGER": pl.Int32, "BIGINT": pl.Int64, "DOUBLE": pl.Float64,
-             "BLOB": pl.Binary, "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC")}  # fmt: skip
-    return {name: types[kind] for name, kind in table_schema(TABLE)}
+SCHEMA = polars_schema(TABLE)  # from the DDL (the contract)
 
 
 def _write(warehouse: Warehouse, row: dict) -> None:
-    frame = pl.DataFrame([row], schema=_schema())
+    frame = pl.DataFrame([row], schema=SCHEMA)
     with warehouse.transaction() as tx:
         tx.replace(TABLE, frame, row["trade_date"], row["trade_date"])
 
@@ -108,7 +105,7 @@ def model_fits(context: dg.AssetExecutionContext, config: DirectionModelConfig, 
     per_partition: dict[dt.date, dict] = {}
     for i, day in enumerate(sessions, start=1):
         t0 = time.perf_counter()
-        row = {name: None for name in _schema()} | {
+        row = {name: None for name in SCHEMA} | {
             "trade_date": day,
             "config_sha256": config_hash,
             "dagster_run_id": context.run.run_id,

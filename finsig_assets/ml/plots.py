@@ -1,13 +1,12 @@
-"""PNG artifacts for a training run: feature importance and calibration (reliability diagram).
+"""Figures for a training run: feature importance and calibration (reliability diagram).
 
 Both are drawn with matplotlib's Agg backend (no display needed) from numbers the run already
 has: the final model's total gain per feature, and the out-of-sample fold predictions (all folds together)
-of the model and the market-only baseline against the realised up-rate per probability bin.
+of the model and the market-only baseline against the realised up-rate per probability bin. The
+caller logs them with ``mlflow.log_figure`` and closes them.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib
 
@@ -18,7 +17,7 @@ import numpy as np  # noqa: E402
 from finsig_assets.ml.training_table import NEWS_PREFIX  # noqa: E402
 
 
-def feature_importance_png(importance: dict[str, float], path: Path, title: str, top: int = 25) -> Path:
+def feature_importance_figure(importance: dict[str, float], title: str, top: int = 25):
     items = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:top][::-1]
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(items) + 1)))
     names = [k for k, _ in items]
@@ -27,9 +26,7 @@ def feature_importance_png(importance: dict[str, float], path: Path, title: str,
     ax.set_xlabel("total gain (final model)")
     ax.set_title(title + "  (red: news features)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,7 +47,7 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[np.n
     return np.array(mean_p), np.array(rate), np.array(count)
 
 
-def calibration_png(y: np.ndarray, probabilities: dict[str, np.ndarray], path: Path, title: str) -> Path:
+def calibration_figure(y: np.ndarray, probabilities: dict[str, np.ndarray], title: str):
     fig, ax = plt.subplots(figsize=(5.5, 5))
     lo, hi = 1.0, 0.0
     for name, p in probabilities.items():
@@ -64,6 +61,4 @@ def calibration_png(y: np.ndarray, probabilities: dict[str, np.ndarray], path: P
     ax.set_title(title + "\n(walk-forward validation rows, out of sample)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig

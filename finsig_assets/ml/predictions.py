@@ -54,7 +54,7 @@ from finsig_assets.ml.training_table import LABEL_COLUMN, RETURN_COLUMN, discove
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets.warehouse import Warehouse
+from finsig_assets.warehouse import Warehouse, polars_schema
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the definitions
     import xgboost as xgb
@@ -65,39 +65,8 @@ OUTCOME_PREDICTED = "predicted"
 OUTCOME_NO_CHAMPION = "no champion"
 OUTCOME_NO_ROWS = "no rows"
 
-PREDICTION_SCHEMA = {
-    "instrument": pl.String,
-    "ts": pl.Datetime("us", "UTC"),
-    "trade_date": pl.Date,
-    "model_name": pl.String,
-    "model_version": pl.Int32,
-    "trained_through": pl.Date,
-    "champion_as_of": pl.Date,
-    "p_up": pl.Float64,
-    RETURN_COLUMN: pl.Float64,
-    LABEL_COLUMN: pl.Boolean,
-    "predicted_at": pl.Datetime("us", "UTC"),
-    "p_up_market_only": pl.Float64,
-    "p_up_majority": pl.Float64,
-    "return_model_version": pl.Int32,
-    "fwd_return_30m_forecast": pl.Float64,
-}
-RECORD_SCHEMA = {
-    "trade_date": pl.Date,
-    "model_name": pl.String,
-    "model_version": pl.Int32,
-    "trained_through": pl.Date,
-    "mlflow_run_id": pl.String,
-    "n_rows": pl.Int64,
-    "n_labelled": pl.Int64,
-    "up_rate": pl.Float64,
-    "auc": pl.Float64,
-    "log_loss": pl.Float64,
-    "brier": pl.Float64,
-    "accuracy": pl.Float64,
-    "rank_ic": pl.Float64,
-    "recorded_at": pl.Datetime("us", "UTC"),
-}
+PREDICTION_SCHEMA = polars_schema("ml.predictions")  # from the DDL (the contract)
+RECORD_SCHEMA = polars_schema("ml.oos_record")
 
 
 class PredictionsConfig(dg.Config):

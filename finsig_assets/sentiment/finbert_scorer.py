@@ -422,9 +422,3 @@ def load_scorer(
         max_items_per_batch=int(max_items_per_batch or default_items),
         chunk_tokens=int(chunk_tokens),
     )
-
-
-def clear_loaded_models() -> None:
-    """Forget the per-process cache (tests; a long-lived process that wants the memory back)."""
-    with _LOAD_LOCK:
-        _LOADED.clear()

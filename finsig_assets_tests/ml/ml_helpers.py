@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 
 from finsig_assets.ml.direction_model import direction_model
-from finsig_assets.ml.synthetic_examples import insert_examples, sessions_from, synthetic_examples
+from finsig_assets_tests.ml.synthetic_examples import insert_examples, sessions_from, synthetic_examples
 from finsig_assets.ml.training_table import discover_features
 from finsig_assets.trading_calendar import next_session
 

@@ -175,7 +175,7 @@ def test_rows_after_the_partition_and_outside_regular_hours_are_never_used(wareh
     ).with_columns(
         pl.when(pl.col("trade_date") > D).then(~pl.col("label_up")).otherwise(pl.col("label_up")).alias("label_up")
     )
-    from finsig_assets.ml.synthetic_examples import insert_examples
+    from finsig_assets_tests.ml.synthetic_examples import insert_examples
 
     insert_examples(warehouse, changed)
     train(warehouse, tracking, D)

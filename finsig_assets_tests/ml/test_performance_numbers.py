@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from finsig_assets.ml import performance_numbers as numbers
 from finsig_assets.ml.champion_history import RegisteredVersion
-from finsig_assets.ml.synthetic_examples import sessions_from
+from finsig_assets_tests.ml.synthetic_examples import sessions_from
 from finsig_assets.trading_calendar import next_session
 
 DAYS = sessions_from("2024-03-04", 9)

@@ -69,7 +69,7 @@ def test_a_label_reaching_past_the_partition_cutoff_is_not_read(warehouse):
     """Defensive: even a (contract-violating) label whose horizon ends after 17:00 NY is dropped."""
     frame = insert_synthetic(warehouse, SESSIONS[:1], all_hours=True)
     late = frame.filter(pl.col("label_up").is_null()).with_columns(pl.lit(True).alias("label_up"), pl.lit(1e-4).alias("fwd_return_30m"))
-    from finsig_assets.ml.synthetic_examples import insert_examples
+    from finsig_assets_tests.ml.synthetic_examples import insert_examples
 
     insert_examples(warehouse, pl.concat([frame.filter(pl.col("label_up").is_not_null()), late]))
     rows = read_labelled_examples(warehouse, SESSIONS[0], SESSIONS[0], discover_features(warehouse), rth_only=False)
