@@ -43,17 +43,17 @@ def landing(tmp_path) -> LandingZone:
 # The longest test files first, so that `pytest -n 2 --dist loadfile --no-loadscope-reorder`
 # (make test) runs them on both workers from the start while the short files fill in around them,
 # instead of one worker idling while the other finishes a ten-minute file at the end. Seconds
-# each took in `make test` on 2 cores; only the order matters.
+# each took in `make test` on 2 cores (CI of 2026-12-07); only the order matters.
 LONGEST_FIRST = {
-    "integration/test_daemon_backfill.py": 600,
-    "integration/test_production_profile.py": 420,
-    "integration/test_ui_browser.py": 180,
-    "test_end_to_end_learning.py": 150,
-    "integration/test_ducklake_profile.py": 125,
-    "integration/test_crashed_run.py": 90,
-    "integration/test_celery_model_backfill.py": 180,
-    "integration/test_celery_workers.py": 70,
+    "integration/test_daemon_backfill.py": 340,
+    "test_end_to_end_learning.py": 260,
+    "integration/test_production_profile.py": 175,
+    "integration/test_celery_model_backfill.py": 140,
+    "integration/test_ducklake_profile.py": 135,
+    "integration/test_ui_browser.py": 95,
+    "integration/test_celery_workers.py": 92,
     "ml/test_mlflow_server.py": 60,
+    "integration/test_crashed_run.py": 30,
 }
 
 
