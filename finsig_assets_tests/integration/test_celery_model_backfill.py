@@ -12,8 +12,10 @@ local run because each stage of a backfill waits for the daemon's next evaluatio
 ``test_celery_workers.py`` runs every layer on the workers.)
 
 From the runs' event logs: ``ml/model_fits`` ran as one run per 3 sessions, whose steps ran on both
-workers; ``ml/direction_model`` ran as one run and registered, for every model it trained, the fit one
-of those runs made (its ``fitted_by`` metadata). Every STEP_START came from a pool process of the
+workers; ``ml/direction_model`` registered, for every model it trained, the fit one of those runs made (its
+``fitted_by`` metadata), oldest first -- in one run, or in several when the fits finished on different
+daemon evaluations (seen in CI), each waiting for the earlier ones: the version numbers rise with the
+sessions. Every STEP_START came from a pool process of the
 worker its event names.
 
 A second home with the same files and settings runs the user's command with the local profile
@@ -37,6 +39,7 @@ import sys
 import time
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus
@@ -200,7 +203,13 @@ def test_a_model_backfill_spreads_its_fits_over_two_celery_workers_and_gives_the
     fits = by_step[FITS_STEP]
     assert len(fits) == math.ceil(len(sessions) / FITS_PER_RUN), report
     assert {p.worker_name for _, p in fits} == {worker_a.name, worker_b.name}, f"the fits should spread over both workers:\n{report}"
-    assert len(by_step[MODEL_STEP]) == 1, report
+    # The model: registered oldest first, in one run or -- when the fits finished on different daemon
+    # evaluations -- in several, each waiting for the earlier ones (ml/registration_order.py).
+    spans = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r, _ in by_step[MODEL_STEP])
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans
+    with duckdb.connect(str(celery_home / "warehouse.duckdb"), read_only=True) as conn:
+        versions = [v for (v,) in conn.execute("SELECT model_version FROM ml.model_runs WHERE model_version IS NOT NULL ORDER BY trade_date").fetchall()]
+    assert versions and versions == sorted(versions) and len(set(versions)) == len(versions), versions
     # ml/direction_model registered the fits those runs made (it fitted nothing itself).
     fit_runs = {run.run_id for run, _ in fits}
     materializations = instance.fetch_materializations(MODEL, limit=1000).records
