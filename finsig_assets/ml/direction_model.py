@@ -71,7 +71,6 @@ import dagster as dg
 import polars as pl
 
 from finsig_assets.trading_day_asset import trading_day_asset
-from finsig_assets import settings
 from finsig_assets.automation import follows_upstream
 from finsig_assets.checks.session_freshness import freshness_result
 from finsig_assets.materialization_metadata import markdown_table
@@ -85,10 +84,12 @@ from finsig_assets.ml.training_window import (  # noqa: F401 (MixedSentimentMode
     STATUS_INSUFFICIENT,
     STATUS_NO_DATA,
     STATUS_REFUSED,
+    TRAINING_EXAMPLES_KEY,
     MixedSentimentModelsError,
     check_single_sentiment_model,
     no_data_reason,
     training_window,
+    training_window_dep,
 )
 from finsig_assets.ml.version_reuse import config_sha256, registered_with, reused_row_values
 from finsig_assets.ml.evaluation_metrics import METRIC_NAMES, finite_or_none, fmt
@@ -99,13 +100,11 @@ from finsig_assets.ml.registration_order import wait_for_earlier_registrations
 from finsig_assets.ml.promotion import compare_with_champion, decide_promotion, record_decision
 from finsig_assets.ml.training_table import FeatureSet, discover_features, last_labelled_session, read_labelled_examples, window_sessions
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.warehouse import Warehouse, polars_schema
 
 TABLE = "ml.model_runs"
 ASSET_KEY = dg.AssetKey(["ml", "direction_model"])
-TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
 STATUS_TRAINED = "trained"
 
 RUNS_SCHEMA = polars_schema(TABLE)  # the DDL is the contract: dbt_like_sql/tables/ml.model_runs.sql
@@ -185,13 +184,7 @@ def _write_run(warehouse: Warehouse, row: dict) -> None:
     pool=None,  # training holds no DuckDB connection; short writes retry on the lock
     kinds={"xgboost", "mlflow", "duckdb"},
     deps=[
-        dg.AssetDep(
-            TRAINING_EXAMPLES_KEY,
-            # The window: the sessions before D (never D itself), so a change to any of them
-            # marks this partition stale and the automation retrains it. Sized by the same
-            # setting as the config's default.
-            partition_mapping=lookback_mapping(settings.model_window_sessions(), end_offset=-1),
-        ),
+        training_window_dep(),
         # The partition's fits, made where a worker was free; registered here in session order.
         dg.AssetDep(MODEL_FITS_KEY),
     ],

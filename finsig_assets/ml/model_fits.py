@@ -40,16 +40,14 @@ from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
 from finsig_assets.ml.fit_store import STATUS_FITTED, TABLE, fitted_keys, pack
 from finsig_assets.ml.training_config import DirectionModelConfig, check_config
 from finsig_assets.ml.training_table import discover_features, last_labelled_session, read_labelled_examples, window_sessions
-from finsig_assets.ml.training_window import STATUS_INSUFFICIENT, STATUS_NO_DATA, no_data_reason, training_window
+from finsig_assets.ml.training_window import STATUS_INSUFFICIENT, STATUS_NO_DATA, no_data_reason, training_window, training_window_dep
 from finsig_assets.ml.version_reuse import config_sha256
 from finsig_assets.partition_scope import scope_of
-from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.trading_day_asset import runs_of_at_most, trading_day_asset
 from finsig_assets.warehouse import Warehouse, polars_schema
 
 ASSET_KEY = dg.AssetKey(["ml", "model_fits"])
-TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
 STATUS_KEPT = "fitted before"
 
 
@@ -67,13 +65,7 @@ def _write(warehouse: Warehouse, row: dict) -> None:
     table=TABLE,
     pool=None,  # fitting holds no DuckDB connection; short writes retry on the lock
     kinds={"xgboost", "duckdb"},
-    deps=[
-        dg.AssetDep(
-            TRAINING_EXAMPLES_KEY,
-            # The window: the sessions before D, as ml/direction_model's.
-            partition_mapping=lookback_mapping(settings.model_window_sessions(), end_offset=-1),
-        )
-    ],
+    deps=[training_window_dep()],  # the window: the sessions before D, as ml/direction_model's
     # Independent partitions: workers may fit a backfill's runs side by side (FINSIG_MODEL_FITS_PARTITIONS_PER_RUN).
     backfill_policy=runs_of_at_most(settings.model_fits_partitions_per_run()),
     output_required=False,

@@ -12,14 +12,26 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+import dagster as dg
 import polars as pl
 
+from finsig_assets import settings
 from finsig_assets.ml.training_table import HORIZON, sentiment_models, window_sessions
+from finsig_assets.partitions import lookback_mapping
 from finsig_assets.trading_calendar import cutoff_utc, previous_session
+
+TRAINING_EXAMPLES_KEY = dg.AssetKey(["gold", "training_examples"])
 
 STATUS_NO_DATA = "no data"
 STATUS_INSUFFICIENT = "insufficient history"
 STATUS_REFUSED = "refused: mixed sentiment models"
+
+
+def training_window_dep() -> dg.AssetDep:
+    """Partition D's window as a dependency: the sessions before D (never D itself) in
+    ``gold/training_examples``, so a change to any of them marks D stale and the automation
+    follows. Sized by ``FINSIG_MODEL_WINDOW_SESSIONS``, the setting that gives the config's default."""
+    return dg.AssetDep(TRAINING_EXAMPLES_KEY, partition_mapping=lookback_mapping(settings.model_window_sessions(), end_offset=-1))
 
 
 @dataclass(frozen=True)
