@@ -14,14 +14,15 @@ flattener numbers); anything else (``true``, ``null``, arrays) is the wrong type
 be a JSON integer (``12.0`` is accepted as 12, ``12.5`` is not). ``"complete": false`` candles are
 in progress: they are counted, not stored and not quarantined. Blank lines are counted.
 
-How it is fast: a tight per-line loop (orjson, a type-checked fast path for the two well-formed
-shapes, ``float()`` on the price strings, the garbage collector paused) fills one list of
-tuples; everything that needs a decision over values — timestamp parsing, the minute boundary,
-finiteness, positivity, OHLC order, volume sign, trade-date placement — runs vectorised in
-polars over a chunk of ~50k lines, which may span several small files (``Segment``), so a
-landing zone of many small files costs what one big file does. A line that fails the fast path
-gets the slow, exact ``classify_candle`` walk, which names the problem. Raw text is only kept
-for rejected lines. About 230-250k lines/s per core.
+How it is fast: the two canonical line shapes are matched by regular expression over a chunk of
+~50k lines at once (``candle_line_patterns``: Rust, ~2M lines/s); only the other lines take the
+per-line walk (``walk_lines``: orjson, a type-checked fast path for either shape in any key order,
+the garbage collector paused, and the slow, exact ``classify_candle`` for what it does not vouch
+for, which names the problem). Everything that needs a decision over values -- timestamp parsing,
+the minute boundary, finiteness, positivity, OHLC order, volume sign, trade-date placement -- runs
+vectorised in polars over the chunk, which may span several small files (``Segment``), so a
+landing zone of many small files costs what one big file does. Raw text is only kept for rejected
+lines.
 
 A record whose own timestamp cannot be read (or lies outside the XNYS calendar) cannot be
 placed in a partition: it comes back in ``unplaceable`` and the landing index quarantines it
@@ -45,6 +46,7 @@ import orjson
 import polars as pl
 
 from finsig_assets import landing_files
+from finsig_assets.bronze.candle_line_patterns import MATCHED_SCHEMA, match_canonical
 from finsig_assets.bronze.records import (
     day_spans,
     UNPLACEABLE_SCHEMA,
@@ -265,52 +267,121 @@ def parse_candle_segments(
     Every returned frame carries ``file`` (the segment's file number); ``stats.blank_by_file``
     counts blank lines per file number.
     """
+    positions = line_positions(lines, segments)
+    matched = match_canonical(lines, settings.default_instrument, settings.instruments)
+    walked = walk_lines(lines, _unmatched_rows(len(lines), matched["row"]), settings, _first_line_rows(segments))
+
+    n = len(lines)
+    stats = ParseStats(lines=n, blank_lines=len(walked.blank_rows))
+    blank_files = positions["file"].gather(walked.blank_rows) if walked.blank_rows else None
+    stats.blank_by_file = dict(blank_files.value_counts().iter_rows()) if blank_files is not None else {}
+    values = pl.concat([matched.with_columns(_NO_PRE_CHECK), walked.values], how="vertical").sort("row")
+    frame = positions.join(values, on="row", how="inner", maintain_order="left")
+    ns, time_kind, time_reason = parse_instants(frame["time_str"], "time")
+    ca_ns, _, ca_reason = parse_instants(frame["collected_str"], "collected_at")
+    frame = frame.with_columns(
+        ns.alias("ns"),
+        time_kind.alias("time_kind"),
+        time_reason.alias("time_reason"),
+        ca_ns.alias("ca_ns"),
+        ca_reason.alias("ca_reason"),
+    ).with_columns(
+        pl.col("ns").cast(pl.Datetime("ns", "UTC")).dt.cast_time_unit("us").alias("ts"),
+        pl.col("ca_ns").cast(pl.Datetime("ns", "UTC")).dt.cast_time_unit("us").alias("collected_at"),
+    )
+    return _finish_chunk(frame, lines, stats, keep)
+
+
+# What the per-line walk adds to a line's values: its rejection (if it already has one) and
+# whether it is an in-progress candle. A pattern-matched line has neither.
+_NO_PRE_CHECK = (
+    pl.lit(None, pl.String).alias("pre_kind"),
+    pl.lit(None, pl.String).alias("pre_reason"),
+    pl.lit(False).alias("incomplete"),
+)
+WALKED_SCHEMA: dict[str, pl.DataType] = {
+    **MATCHED_SCHEMA,
+    "pre_kind": pl.String,
+    "pre_reason": pl.String,
+    "incomplete": pl.Boolean,
+}
+
+
+def line_positions(lines: list[bytes], segments: list[Segment]) -> pl.DataFrame:
+    """Per line: ``row`` (index in ``lines``), ``file``, 1-based ``source_line`` and its byte span,
+    from the line lengths and each segment's first line and offset."""
+    n = len(lines)
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+    ends = np.empty(n, dtype=np.int64)
+    source_line = np.empty(n, dtype=np.int64)
+    file_ids = np.empty(n, dtype=np.int64)
+    at = 0
+    for seg in segments:
+        stop = at + seg.n_lines
+        ends[at:stop] = np.cumsum(lengths[at:stop]) + seg.first_offset
+        source_line[at:stop] = np.arange(seg.first_line, seg.first_line + seg.n_lines, dtype=np.int64)
+        file_ids[at:stop] = seg.file
+        at = stop
+    if at != n:
+        raise ValueError(f"segments cover {at} lines, the chunk has {n}")
+    return pl.DataFrame(
+        {
+            "row": pl.Series(np.arange(n, dtype=np.int64)),
+            "file": pl.Series(file_ids),
+            "source_line": pl.Series(source_line),
+            "byte_start": pl.Series(ends - lengths),
+            "byte_end": pl.Series(ends),
+        }
+    )
+
+
+def _first_line_rows(segments: list[Segment]) -> set[int]:
+    """Rows holding a file's first line, which may carry a UTF-8 byte order mark."""
+    rows, row0 = set(), 0
+    for seg in segments:
+        if seg.first_offset == 0:
+            rows.add(row0)
+        row0 += seg.n_lines
+    return rows
+
+
+def _unmatched_rows(n: int, matched_rows: pl.Series) -> list[int]:
+    unmatched = np.ones(n, dtype=bool)
+    unmatched[matched_rows.to_numpy()] = False
+    return np.flatnonzero(unmatched).tolist()
+
+
+@dataclass
+class LineWalk:
+    """What the per-line walk made of the lines it was given: ``values`` (``WALKED_SCHEMA``, one
+    row per non-blank line) and the rows that were blank."""
+
+    values: pl.DataFrame
+    blank_rows: list[int]
+
+
+def walk_lines(lines: list[bytes], rows: list[int], settings: CandleSettings, bom_rows: set[int]) -> LineWalk:
+    """The per-line walk over ``rows`` of ``lines``: ``orjson``, a type-checked fast path for the two
+    shapes in any key order, and the exact ``classify_candle`` for the rest, which names the problem."""
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     default_instrument = settings.default_instrument
     accepted = settings.instruments
     number = _NUMBER
-
-    # One row per line (blank lines too, dropped after the vectorised stage): line numbers and
-    # byte offsets then come from the line lengths instead of per-line bookkeeping.
-    rows: list[tuple] = []
-    append = rows.append
-    bad_rows: list[int] = []
-    bad_kinds: list[str] = []
-    bad_reasons: list[str] = []
-    incomplete_rows: list[int] = []
+    out: list[tuple] = []
+    append = out.append
     blank_rows: list[int] = []
-    blank_row = (None, None, None, None, None, None, None, None)
-    bom_rows: set[int] = set()
-    row0 = 0
-    for seg in segments:
-        if seg.first_offset == 0:
-            bom_rows.add(row0)  # a file's first line may carry a UTF-8 byte order mark
-        row0 += seg.n_lines
 
     gc_enabled = gc.isenabled()
-    gc.disable()  # the loop allocates millions of short-lived containers and no cycles
+    gc.disable()  # the loop allocates many short-lived containers and no cycles
     try:
-        for row, line in enumerate(lines):
+        for row in rows:
+            line = lines[row]
             try:
                 obj = loads(line)
             except decode_error:
                 obj = None
             if type(obj) is dict:
-                # Fast path A: the exact raw v20 shape (4 keys, prices as strings).
-                if len(obj) == 4:
-                    try:
-                        t = obj["time"]
-                        v = obj["volume"]
-                        mid = obj["mid"]
-                        if obj["complete"] is True and type(t) is str and type(v) is int:
-                            o, h, lo, c = mid["o"], mid["h"], mid["l"], mid["c"]
-                            if type(o) is str and type(h) is str and type(lo) is str and type(c) is str:
-                                append((t, float(o), float(h), float(lo), float(c), v, default_instrument, None))
-                                continue
-                    except (KeyError, TypeError, ValueError):
-                        pass
-                # Fast path B: either shape with optional keys, all types as expected.
                 t = obj.get("time")
                 v = obj.get("volume")
                 inst = obj.get("instrument", default_instrument)
@@ -330,108 +401,60 @@ def parse_candle_segments(
                                 o, h, lo, c = mid.get("o"), mid.get("h"), mid.get("l"), mid.get("c")
                                 if type(o) is str and type(h) is str and type(lo) is str and type(c) is str:
                                     try:
-                                        append((t, float(o), float(h), float(lo), float(c), v, inst, ca))
+                                        append((row, t, float(o), float(h), float(lo), float(c), v, inst, ca, None, None, False))
                                         continue
                                     except ValueError:
                                         pass
                         else:
                             o, h, lo, c = obj.get("open"), obj.get("high"), obj.get("low"), obj.get("close")
                             if type(o) in number and type(h) in number and type(lo) in number and type(c) in number:
-                                append((t, float(o), float(h), float(lo), float(c), v, inst, ca))
+                                append((row, t, float(o), float(h), float(lo), float(c), v, inst, ca, None, None, False))
                                 continue
-            # Slow path: blank lines, BOMs, and anything the fast paths did not vouch for.
+            # Slow path: blank lines, BOMs, and anything the fast path did not vouch for.
             text = line.strip()
             if row in bom_rows and text.startswith(UTF8_BOM):
                 text = text[3:].strip()
             if not text:
                 blank_rows.append(row)
-                append(blank_row)
                 continue
             try:
                 if obj is None:
                     obj = decode_json(text)
                 values = classify_candle(obj, settings)
             except RecordRejected as rej:
-                bad_rows.append(row)
-                bad_kinds.append(rej.kind)
-                bad_reasons.append(rej.reason)
-                values = (getattr(rej, "time", None), None, None, None, None, None, None, None)
+                append((row, getattr(rej, "time", None), None, None, None, None, None, None, None, rej.kind, rej.reason, False))
+                continue
             if isinstance(values, _Incomplete):
-                incomplete_rows.append(row)
-                values = (values.time, None, None, None, None, None, None, None)
-            append(values)
+                append((row, values.time, None, None, None, None, None, None, None, None, None, True))
+            else:
+                append((row, *values, None, None, False))
     finally:
         if gc_enabled:
             gc.enable()
+    return LineWalk(_walked_frame(out), blank_rows)
 
-    n = len(lines)
-    stats = ParseStats(lines=n, blank_lines=len(blank_rows))
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n)
-    ends = np.empty(n, dtype=np.int64)
-    source_line = np.empty(n, dtype=np.int64)
-    file_ids = np.empty(n, dtype=np.int64)
-    at = 0
-    for seg in segments:
-        stop = at + seg.n_lines
-        ends[at:stop] = np.cumsum(lengths[at:stop]) + seg.first_offset
-        source_line[at:stop] = np.arange(seg.first_line, seg.first_line + seg.n_lines, dtype=np.int64)
-        file_ids[at:stop] = seg.file
-        at = stop
-    if at != n:
-        raise ValueError(f"segments cover {at} lines, the chunk has {n}")
-    stats.blank_by_file = (
-        dict(zip(*np.unique(file_ids[blank_rows], return_counts=True))) if blank_rows else {}
-    )
-    columns = list(zip(*rows)) if rows else [()] * 8
-    del rows
-    frame = pl.DataFrame(
+
+def _walked_frame(out: list[tuple]) -> pl.DataFrame:
+    if not out:
+        return pl.DataFrame(schema=WALKED_SCHEMA)
+    columns = list(zip(*out))
+    return pl.DataFrame(
         {
-            "row": pl.Series(np.arange(n, dtype=np.int64)),
-            "file": pl.Series(file_ids),
-            "source_line": pl.Series(source_line),
-            "byte_start": pl.Series(ends - lengths),
-            "byte_end": pl.Series(ends),
-            "time_str": pl.Series(columns[0], dtype=pl.String),
-            "open": _float_column(columns[1]),
-            "high": _float_column(columns[2]),
-            "low": _float_column(columns[3]),
-            "close": _float_column(columns[4]),
-            # Integers beyond int64 become null here and are rejected as out of range below.
-            "volume": _int_column(columns[5]),
-            "instrument": _constant_or(columns[6], default_instrument, pl.String),
-            "collected_str": _constant_or(columns[7], None, pl.String),
+            "row": pl.Series(columns[0], dtype=pl.Int64),
+            "time_str": pl.Series(columns[1], dtype=pl.String),
+            "open": _float_column(columns[2]),
+            "high": _float_column(columns[3]),
+            "low": _float_column(columns[4]),
+            "close": _float_column(columns[5]),
+            # Integers beyond int64 become null here and are rejected as out of range later.
+            "volume": _int_column(columns[6]),
+            "instrument": pl.Series(columns[7], dtype=pl.String),
+            "collected_str": pl.Series(columns[8], dtype=pl.String),
+            "pre_kind": pl.Series(columns[9], dtype=pl.String),
+            "pre_reason": pl.Series(columns[10], dtype=pl.String),
+            "incomplete": pl.Series(columns[11], dtype=pl.Boolean),
         }
     )
-    del columns
-    pre_kind = pl.repeat(None, n, dtype=pl.String, eager=True).alias("pre_kind")
-    pre_reason = pl.repeat(None, n, dtype=pl.String, eager=True).alias("pre_reason")
-    incomplete = pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("incomplete")
-    if bad_rows:
-        pre_kind = pre_kind.scatter(bad_rows, pl.Series(bad_kinds, dtype=pl.String))
-        pre_reason = pre_reason.scatter(bad_rows, pl.Series(bad_reasons, dtype=pl.String))
-    if incomplete_rows:
-        incomplete = incomplete.scatter(incomplete_rows, True)
-    if blank_rows:
-        keep_rows = pl.repeat(True, n, dtype=pl.Boolean, eager=True).scatter(blank_rows, False)
-        frame, pre_kind, pre_reason, incomplete = (
-            frame.filter(keep_rows), pre_kind.filter(keep_rows), pre_reason.filter(keep_rows), incomplete.filter(keep_rows)
-        )
-    ns, time_kind, time_reason = parse_instants(frame["time_str"], "time")
-    ca_ns, _, ca_reason = parse_instants(frame["collected_str"], "collected_at")
-    frame = frame.with_columns(
-        pre_kind,
-        pre_reason,
-        incomplete,
-        ns.alias("ns"),
-        time_kind.alias("time_kind"),
-        time_reason.alias("time_reason"),
-        ca_ns.alias("ca_ns"),
-        ca_reason.alias("ca_reason"),
-    ).with_columns(
-        pl.col("ns").cast(pl.Datetime("ns", "UTC")).dt.cast_time_unit("us").alias("ts"),
-        pl.col("ca_ns").cast(pl.Datetime("ns", "UTC")).dt.cast_time_unit("us").alias("collected_at"),
-    )
-    return _finish_chunk(frame, lines, stats, keep)
 
 
 def _float_column(values: tuple) -> pl.Series:
@@ -446,13 +469,6 @@ def _int_column(values: tuple) -> pl.Series:
         return pl.Series(np.array(values, dtype=np.int64))
     except (TypeError, ValueError, OverflowError):
         return pl.Series(values, dtype=pl.Int64, strict=False)
-
-
-def _constant_or(values: tuple, constant: Any, dtype: pl.DataType) -> pl.Series:
-    """A column that is usually one value repeated (the default instrument, no collected_at)."""
-    if values.count(constant) == len(values):
-        return pl.repeat(constant, len(values), dtype=dtype, eager=True)
-    return pl.Series(values, dtype=dtype)
 
 
 @lru_cache(maxsize=1)
