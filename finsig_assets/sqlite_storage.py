@@ -51,14 +51,14 @@ from dagster._config import StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 INDEX_SHARD = "index"
@@ -111,20 +111,45 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
         self._store_asset_events(group)
 
     def _store_asset_events(self, events: list[EventLogEntry]) -> None:
-        """What ``store_event`` does for each asset event, in one transaction per database."""
+        """What ``store_event`` does for each asset event, in one transaction per database: each
+        event serialized once for both databases, and each asset key's row updated once with what
+        the batch's events would have left in it one after the other."""
         if not events:
             return
+        rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
-            for event in events:
-                conn.execute(self.prepare_insert_event(event))
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            event_ids = []
-            for event in events:
-                with db_result(conn, self.prepare_insert_event(event)) as result:
-                    event_ids.append(result.inserted_primary_key[0])
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), rows
+            )
+            event_ids = list(inserted.scalars())
             self._store_asset_event_tags(conn, events, event_ids)
-            for event, event_id in zip(events, event_ids, strict=True):
-                self._store_asset_event(conn, event, event_id)
+            self._store_asset_key_rows(conn, events, event_ids)
+
+    def _store_asset_key_rows(self, conn: Connection, events: list[EventLogEntry], event_ids: list[int]) -> None:
+        """Dagster's ``_store_asset_event`` for a batch: per asset key, each column of its row takes
+        the value of the last event that sets it. Walking backwards, a key is done at its last
+        materialization (which sets every column), so only that one materialization per key is
+        serialized again (Dagster keeps the whole record in ``last_materialization``)."""
+        index_columns = self._has_asset_key_index_cols_on_connection(conn)
+        merged: dict[str, dict] = {}
+        done: set[str] = set()
+        for event, event_id in zip(reversed(events), reversed(event_ids), strict=True):
+            key = event.dagster_event.asset_key.to_string()
+            if key in done:
+                continue
+            values = self._get_asset_entry_values(event, event_id, index_columns)
+            merged[key] = values | merged.get(key, {})
+            if event.dagster_event.is_step_materialization:
+                done.add(key)
+        for key, values in merged.items():
+            if not values:
+                continue
+            try:
+                conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
+            except IntegrityError:
+                conn.execute(AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == key))
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         """Dagster's own rows -- one PLANNED row per partition of the run -- with the event serialized

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import dagster as dg
 import pytest
+from dagster._serdes import deserialize_value
 
 from finsig_assets.instance_setup import write_instance_config
 from finsig_assets.sqlite_storage import EVENT_BATCH_SIZE, FewerFlushesSqliteEventLogStorage
@@ -128,6 +130,35 @@ def recorded(instance: dg.DagsterInstance) -> dict:
     }
 
 
+def stored_rows(home) -> dict:
+    """The rows both storages write, made comparable across instances: per asset key, which event
+    its row points at (by position in the index's event log, not by id) and the run and time it
+    names; per run, the event types its own database holds."""
+    index = sqlite3.connect(home / "history" / "runs" / "index.db")
+    events = index.execute("SELECT id, run_id, asset_key, dagster_event_type, timestamp FROM event_logs ORDER BY id").fetchall()
+    position = {row[0]: i for i, row in enumerate(events)}
+    runs = sorted({row[1] for row in events}, key=lambda run: min(i for i, r in enumerate(events) if r[1] == run))
+    keys = {}
+    for key, last_materialization, last_run_id, last_timestamp in index.execute(
+        "SELECT asset_key, last_materialization, last_run_id, last_materialization_timestamp FROM asset_keys"
+    ):
+        record = deserialize_value(last_materialization) if last_materialization else None
+        keys[key] = {
+            "last_materialization_at": position[record.storage_id] if record else None,
+            "its_partition": record.event_log_entry.dagster_event.partition if record else None,
+            "last_run": runs.index(last_run_id),
+            "timestamp_of_last_event": last_timestamp
+            == max(row[4] for row in events if row[2] == key),
+        }
+    per_run = {}
+    for i, run in enumerate(runs):
+        with sqlite3.connect(home / "history" / "runs" / f"{run}.db") as db:
+            per_run[i] = [r[0] for r in db.execute("SELECT dagster_event_type FROM event_logs ORDER BY id") if r[0]]
+    tags = index.execute("SELECT count(*) FROM asset_event_tags").fetchone()[0]
+    index.close()
+    return {"keys": keys, "index_events": [(r[2], r[3]) for r in events], "per_run": per_run, "tags": tags}
+
+
 def test_batched_events_read_back_like_dagsters_own_storage(tmp_path, monkeypatch):
     """Planned and materialization events written in batches give what Dagster's default storage gives."""
     results = {}
@@ -153,7 +184,11 @@ def test_batched_events_read_back_like_dagsters_own_storage(tmp_path, monkeypatc
             )
             assert not failed.success
             results[name] = recorded(instance)
+        results[name]["rows"] = stored_rows(home)
     assert results["finsig"] == results["default"]
+    rows = results["finsig"]["rows"]["keys"]
+    assert rows['["letters"]']["its_partition"] in ("a", "b", "c") and rows['["fails"]']["last_materialization_at"] is None
+    assert rows['["fails"]']["last_run"] == 1  # the failed run planned it
     assert results["finsig"]["materialized"] == ["a", "b", "c"]
     assert results["finsig"]["per_partition"] == {"a": ["a"], "b": ["b"], "c": ["c"]}
     assert all(results["finsig"]["planned_fails"].values())  # the failed run's partitions were planned
