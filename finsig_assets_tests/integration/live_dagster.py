@@ -45,6 +45,51 @@ def finsig_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+FAST_DAEMON_DIR = Path(__file__).resolve().parent / "fast_daemon"
+FAST_DAEMON_MARKER = "finsig tests: backfill daemon interval"  # fast_daemon/sitecustomize.py prints it
+
+
+def fast_backfill_daemon(env: dict[str, str], seconds: float = 5) -> dict[str, str]:
+    """``env`` for a Dagster daemon whose backfill daemon evaluates every ``seconds`` instead of 30
+    (fast_daemon/sitecustomize.py): each stage of an asset backfill waits for the next evaluation.
+    Nothing else changes, in the daemon or any other process; :meth:`LiveDagster.check_fast_backfill_daemon`
+    says whether it took effect."""
+    path = os.pathsep.join(p for p in (str(FAST_DAEMON_DIR), env.get("PYTHONPATH", "")) if p)
+    return env | {"PYTHONPATH": path, "FINSIG_TEST_BACKFILL_INTERVAL_SECONDS": str(seconds)}
+
+
+class BackgroundCli:
+    """``python -m <args>`` in its own process group, its output to ``log_path``, while the test goes on;
+    :meth:`finish` waits for it and fails with its output when it failed. Used as a context manager,
+    whatever is left of it is stopped on exit."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+        self.args, self.log_path = args, log_path
+        self._log = open(log_path, "w")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", *args], env=env, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def finish(self, timeout: float = 600) -> float:
+        """Seconds from its start to its end."""
+        self.proc.wait(timeout=timeout)
+        self._log.close()
+        seconds = time.perf_counter() - self.started
+        if self.proc.returncode != 0:
+            output = self.log_path.read_text(errors="replace")
+            raise AssertionError(f"{' '.join(self.args)} failed ({self.proc.returncode}):\n{output[-8000:]}")
+        print(f"[{seconds:6.1f}s] python -m {' '.join(self.args[:4])} ... (in the background)")
+        return seconds
+
+    def __enter__(self) -> "BackgroundCli":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop_process_group(self.proc)
+        self._log.close()
+
+
 def twin_home(source: Path, target: Path) -> tuple[str, str]:
     """A second home over a copy of ``source``'s landing files and ``finsig.env`` (a profile's
     run there meets exactly the same input); returns the demo's first and last session."""
@@ -110,6 +155,15 @@ class LiveDagster:
 
     def log_tail(self, chars: int = 6000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
+
+    def daemon_log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def check_fast_backfill_daemon(self) -> None:
+        """The daemon runs with :func:`fast_backfill_daemon`'s interval (else the test would only be slow)."""
+        assert FAST_DAEMON_MARKER in self.daemon_log_text(), (
+            f"the daemon did not take fast_daemon/sitecustomize.py's backfill interval (a Dagster upgrade?):\n{self.log_tail()}"
+        )
 
     def _serving(self) -> bool:
         if self.proc.poll() is not None:
@@ -193,6 +247,20 @@ class LiveDagster:
             mutation = "mutation($id: String!) { stopSensor(id: $id) { __typename ... on PythonError { message } } }"
             data = self.graphql(mutation, {"id": sensor["id"]})["data"]
         assert "Error" not in json.dumps(data), data
+
+    def finished_ticks(self, sensor: str, since: float) -> list[dict]:
+        """The ticks of ``sensor`` that started at or after ``since`` (epoch seconds) and have ended."""
+        selector = {"repositoryLocationName": self.location, "repositoryName": self.repository, "sensorName": sensor}
+        query = """
+        query($s: SensorSelector!, $after: Float) {
+          sensorOrError(sensorSelector: $s) {
+            __typename
+            ... on Sensor { sensorState { ticks(afterTimestamp: $after, limit: 20) { timestamp endTimestamp status runIds } } }
+          }
+        }"""
+        data = self.graphql(query, {"s": selector, "after": since})["data"]["sensorOrError"]
+        assert data["__typename"] == "Sensor", data
+        return [t for t in data["sensorState"]["ticks"] if t["timestamp"] >= since and t["endTimestamp"] is not None]
 
     def wait(self, condition: Callable[[], object], timeout: float, what: str, every: float = 2.0):
         deadline = time.monotonic() + timeout
@@ -327,6 +395,9 @@ class LiveWebserverDaemon(LiveDagster):
             return path.read_text(errors="replace")[-chars // 2 :] if path.exists() else "(no log)"
 
         return f"webserver:\n{tail(self.webserver_log)}\ndaemon:\n{tail(self.daemon_log)}"
+
+    def daemon_log_text(self) -> str:
+        return self.daemon_log.read_text(errors="replace") if self.daemon_log.exists() else ""
 
     def _serving(self) -> bool:
         for name, proc in (("dagster-webserver", self.proc), ("dagster-daemon", self.daemon)):
