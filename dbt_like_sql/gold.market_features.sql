@@ -24,8 +24,9 @@
 -- Time and leakage:
 --   * Everything runs over the instrument's continuous bar sequence ordered by ts: no reset per
 --     session, and only real bars (silver never forward-fills), so "N bars" means N real bars.
---   * Every value on the row of the bar at ts uses only bars with ts' <= ts: ASOF joins look
---     backwards, every window frame is "N-1 PRECEDING AND CURRENT ROW", nothing reads a later
+--   * Every value on the row of the bar at ts uses only bars with ts' <= ts: the lookback
+--     joins read the close in force h minutes earlier (a running "last close so far" over the
+--     minutes), every rolling frame is "N-1 PRECEDING AND CURRENT ROW", nothing reads a later
 --     row. (The bar at ts is the minute [ts, ts+1m); its close is known at ts+1m, like any
 --     bar-level feature. Labels must start after that: see gold.training_examples.)
 --   * Rolling windows have at most 60 bars and the 60-minute return looks back 60 minutes, so
@@ -63,7 +64,7 @@ warmup_start AS (
 ),
 
 -- MATERIALIZED: bars and closes are read several times (joins below); computing them once
--- and keeping the ASOF joins on the narrow closes relation is what keeps this fast.
+-- and keeping the lookback joins on narrow relations is what keeps this fast.
 bars AS MATERIALIZED (
     SELECT b.instrument, b.ts, b.trade_date, b.open, b.high, b.low, b.close, b.volume,
            b.minutes_to_close
@@ -75,8 +76,26 @@ bars AS MATERIALIZED (
 
 closes AS MATERIALIZED (
     SELECT instrument, ts, close,
+           epoch(ts)::BIGINT // 60 AS minute_no,
            lag(close) OVER (PARTITION BY instrument ORDER BY ts) AS prev_close
     FROM bars
+),
+
+-- The close in force at every minute of the loaded span: the close of the last bar at or
+-- before that minute (bars are whole minutes: bronze rejects any other time). One pass
+-- forward over the minutes, so each lookback below is an equality join instead of an ASOF
+-- join (an ASOF join sorts both sides; five of them were most of this model's time).
+close_at_minute AS MATERIALIZED (
+    SELECT m.instrument, m.minute_no,
+           last_value(c.close IGNORE NULLS) OVER (
+               PARTITION BY m.instrument ORDER BY m.minute_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+           ) AS close
+    FROM (
+        SELECT instrument, unnest(range(min(minute_no), max(minute_no) + 1)) AS minute_no
+        FROM closes
+        GROUP BY instrument
+    ) AS m
+    LEFT JOIN closes AS c USING (instrument, minute_no)
 ),
 
 returns AS (
@@ -91,11 +110,11 @@ returns AS (
            ln(k.close / r30.close) AS ret_30m,
            ln(k.close / r60.close) AS ret_60m
     FROM closes AS k
-    ASOF LEFT JOIN closes AS r1  ON k.instrument = r1.instrument  AND k.ts - INTERVAL 1 MINUTE  >= r1.ts
-    ASOF LEFT JOIN closes AS r5  ON k.instrument = r5.instrument  AND k.ts - INTERVAL 5 MINUTE  >= r5.ts
-    ASOF LEFT JOIN closes AS r15 ON k.instrument = r15.instrument AND k.ts - INTERVAL 15 MINUTE >= r15.ts
-    ASOF LEFT JOIN closes AS r30 ON k.instrument = r30.instrument AND k.ts - INTERVAL 30 MINUTE >= r30.ts
-    ASOF LEFT JOIN closes AS r60 ON k.instrument = r60.instrument AND k.ts - INTERVAL 60 MINUTE >= r60.ts
+    LEFT JOIN close_at_minute AS r1  ON k.instrument = r1.instrument  AND r1.minute_no  = k.minute_no - 1
+    LEFT JOIN close_at_minute AS r5  ON k.instrument = r5.instrument  AND r5.minute_no  = k.minute_no - 5
+    LEFT JOIN close_at_minute AS r15 ON k.instrument = r15.instrument AND r15.minute_no = k.minute_no - 15
+    LEFT JOIN close_at_minute AS r30 ON k.instrument = r30.instrument AND r30.minute_no = k.minute_no - 30
+    LEFT JOIN close_at_minute AS r60 ON k.instrument = r60.instrument AND r60.minute_no = k.minute_no - 60
 ),
 
 terms AS (

@@ -72,10 +72,12 @@ import datetime as dt
 import hashlib
 import importlib
 import inspect
+import os
 import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -436,8 +438,10 @@ def _live_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def _compute_chunk(
-    model: SqlModel, warehouse: Warehouse, scope: PartitionScope, values: dict[str, Any], timings: dict[str, float]
-) -> tuple[pl.DataFrame, int, list[str]]:
+    model: SqlModel, warehouse: Warehouse, scope: PartitionScope, values: dict[str, Any]
+) -> tuple[pl.DataFrame, int, list[str], dict[str, float]]:
+    """One chunk's rows, how many the SELECT returned, the table's live columns and its timings."""
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with warehouse.connection() as conn:  # short-lived: closed before the Python step runs
         conn.register(CALENDAR_RELATION, session_frame())
@@ -448,13 +452,13 @@ def _compute_chunk(
         finally:
             conn.unregister(CALENDAR_RELATION)
         live = _live_columns(conn, model.table)
-    timings["select_seconds"] = timings.get("select_seconds", 0.0) + time.perf_counter() - t0
+    timings["select_seconds"] = time.perf_counter() - t0
     rows_selected = frame.height
 
     if model.python_post:
         t1 = time.perf_counter()
         frame = post_step(model.python_post)(frame, values)
-        timings["python_post_seconds"] = timings.get("python_post_seconds", 0.0) + time.perf_counter() - t1
+        timings["python_post_seconds"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     if "trade_date" not in frame.columns:
@@ -462,8 +466,15 @@ def _compute_chunk(
     frame = frame.filter(pl.col("trade_date").is_between(scope.first, scope.last)).drop(
         [c for c in frame.columns if c.startswith("_")]
     )
-    timings["filter_seconds"] = timings.get("filter_seconds", 0.0) + time.perf_counter() - t2
-    return frame, rows_selected, live
+    timings["filter_seconds"] = time.perf_counter() - t2
+    return frame, rows_selected, live, timings
+
+
+def chunks_in_flight(n_chunks: int) -> int:
+    """How many chunks run at once: DuckDB runs a window over one instrument's bars on one
+    thread, so one chunk keeps one core busy; more chunks at once use the others. At most four,
+    so memory stays a few chunks' worth (what chunking is for)."""
+    return max(1, min(n_chunks, os.cpu_count() or 1, 4))
 
 
 def compute_sql_model(
@@ -473,7 +484,10 @@ def compute_sql_model(
     config: Mapping[str, Any] | None = None,
     log: Any = None,
 ) -> SqlModelRun:
-    """Run the SELECT (per chunk) and the post step for ``scope``; return the rows (writes nothing)."""
+    """Run the SELECT (per chunk) and the post step for ``scope``; return the rows (writes nothing).
+
+    Chunks are independent (each has its own warm-up), so several run at once on their own
+    connections (``chunks_in_flight``); their rows are kept in chunk order."""
     started = time.perf_counter()
     values = run_values(model, scope, config)
     chunks = chunk_scopes(scope, model.chunk_sessions)
@@ -481,16 +495,24 @@ def compute_sql_model(
     frames: list[pl.DataFrame] = []
     rows_selected = 0
     live: list[str] = []
-    for i, chunk in enumerate(chunks, start=1):
+
+    def compute(chunk: PartitionScope):
         t0 = time.perf_counter()
-        frame, selected, live = _compute_chunk(model, warehouse, chunk, run_values(model, chunk, config), timings)
-        frames.append(frame)
-        rows_selected += selected
-        if log is not None:
-            log.info(
-                f"{model.table}: chunk {i}/{len(chunks)} {chunk.label}: {selected:,} rows selected, "
-                f"{frame.height:,} kept in {time.perf_counter() - t0:.1f}s"
-            )
+        return (*_compute_chunk(model, warehouse, chunk, run_values(model, chunk, config)), time.perf_counter() - t0)
+
+    with ThreadPoolExecutor(max_workers=chunks_in_flight(len(chunks)), thread_name_prefix="sql-chunk") as pool:
+        for i, (chunk, (frame, selected, live, chunk_timings, seconds)) in enumerate(
+            zip(chunks, pool.map(compute, chunks)), start=1
+        ):
+            frames.append(frame)
+            rows_selected += selected
+            for name, value in chunk_timings.items():
+                timings[name] = timings.get(name, 0.0) + value
+            if log is not None:
+                log.info(
+                    f"{model.table}: chunk {i}/{len(chunks)} {chunk.label}: {selected:,} rows selected, "
+                    f"{frame.height:,} kept in {seconds:.1f}s"
+                )
     frame = pl.concat(frames, how="vertical", rechunk=False) if len(frames) > 1 else frames[0]
 
     table_columns = live or [c for c, _ in model.columns]

@@ -185,14 +185,19 @@ def test_flat_prices_give_nulls_not_nan(tmp_path):
 
 
 def test_sql_never_looks_forward_by_construction():
-    """No frame reaches past the current row, nothing leads, every ASOF join looks backwards."""
+    """No frame reaches past the current row, nothing leads, every lookback join reads an earlier minute."""
     import re
 
     body = "\n".join(line.split("--")[0] for line in _model().sql.splitlines()).lower()
-    assert "following" not in body and "lead(" not in body and "unbounded" not in body
-    asof = re.findall(r"asof left join closes as (r\d+)\s+on k\.instrument = \1\.instrument\s+and k\.ts - interval (\d+) minute\s*>= \1\.ts", body)
-    assert sorted(int(h) for _, h in asof) == [1, 5, 15, 30, 60]
-    assert body.count("asof") == 5
+    assert "following" not in body and "lead(" not in body and "asof" not in body
+    # The one unbounded frame is the running "last close so far" over the minutes.
+    assert body.count("unbounded") == 1
+    assert re.search(r"last_value\(c\.close ignore nulls\) over \(\s*partition by m\.instrument order by m\.minute_no "
+                     r"rows between unbounded preceding and current row", body)
+    lookbacks = re.findall(r"left join close_at_minute as (r\d+)\s+on k\.instrument = \1\.instrument\s+"
+                           r"and \1\.minute_no\s+= k\.minute_no - (\d+)", body)
+    assert sorted(int(h) for _, h in lookbacks) == [1, 5, 15, 30, 60]
+    assert all(name == f"r{h}" for name, h in lookbacks)
     frames = re.findall(r"rows between (\d+) preceding and current row", body)
     assert frames and all(int(n) < 60 for n in frames)
     assert "$window_end" in body and "ts < $window_end" in body  # nothing after the window is read
