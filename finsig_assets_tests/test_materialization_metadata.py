@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from types import SimpleNamespace
 
 import dagster as dg
 import polars as pl
 
-from finsig_assets.materialization_metadata import partition_metadata, standard_metadata
+from finsig_assets.materialization_metadata import materialize_result, partition_metadata, standard_metadata
 from finsig_assets.warehouse import table_columns
 
 
@@ -120,20 +121,31 @@ def test_preview_escapes_pipes_and_shortens_long_text():
 
 
 class _Context:
-    """What ``partition_metadata`` needs of an asset context: somewhere to put each partition's metadata."""
+    """What ``partition_metadata`` and ``materialize_result`` need of an asset context: somewhere
+    to put each partition's metadata (every call kept), and an asset without checks."""
+
+    assets_def = SimpleNamespace(check_specs=())
 
     def __init__(self):
         self.by_partition: dict[str, dict] = {}
+        self.calls: list[str] = []
 
     def add_asset_metadata(self, metadata, partition_key):
-        self.by_partition[partition_key] = dict(metadata)
+        self.calls.append(partition_key)
+        self.by_partition.setdefault(partition_key, {}).update(metadata)
+
+
+def _ranged_result(context, frame, days, label, **kwargs):
+    """As an asset does it: the partitions' metadata, then the run's result with the shared entries."""
+    shared = partition_metadata(context, frame, days, label, **kwargs)
+    return materialize_result(context, days, shared)
 
 
 def test_each_partition_of_a_range_previews_its_own_latest_rows():
     days = [dt.date(2024, 6, 24), dt.date(2024, 6, 25)]
     frame = pl.concat([_bars(20, days[0]).drop("news_mean"), _bars(20, days[1]).drop("news_mean")])
     context = _Context()
-    partition_metadata(context, frame, days, "2024-06-24..2024-06-25")
+    _ranged_result(context, frame, days, "2024-06-24..2024-06-25")
     for day in days:
         summary = context.by_partition[day.isoformat()]["summary"].value
         rows = _preview_lines(summary)
@@ -145,9 +157,25 @@ def test_a_long_range_previews_its_latest_partitions_with_rows():
     days = [dt.date(2024, 6, d) for d in (17, 18, 20, 21, 24, 25, 26, 27)]
     frame = pl.concat([_bars(8, day).drop("news_mean") for day in days[:-1]])  # the last session has no rows
     context = _Context()
-    partition_metadata(context, frame, days, "2024-06-17..2024-06-27")
+    _ranged_result(context, frame, days, "2024-06-17..2024-06-27")
     previewed = [day for day in days if _preview_lines(context.by_partition[day.isoformat()]["summary"].value)]
     assert previewed == days[-6:-1]
+
+
+def test_a_ranged_run_hands_each_partition_its_metadata_in_one_call():
+    """Dagster lists the run's whole range on every add_asset_metadata call: one call per partition,
+    the partition's own numbers first and the run's shared entries after them."""
+    days = [dt.date(2024, 6, 24), dt.date(2024, 6, 25), dt.date(2024, 6, 26)]
+    frame = pl.concat([_bars(4, day).drop("news_mean") for day in days])
+    context = _Context()
+    own = {days[1]: {"rejected": 3}}
+    result = _ranged_result(context, frame, days, "2024-06-24..2024-06-26", run_summary={"seconds": 1.5}, per_partition=own)
+    assert context.calls == [day.isoformat() for day in days]
+    middle = list(context.by_partition["2024-06-25"])
+    assert middle.index("rejected") < middle.index("summary") < middle.index("run_seconds")
+    assert context.by_partition["2024-06-25"]["rejected"].value == 3 and "rejected" not in context.by_partition["2024-06-24"]
+    assert all(meta["run_partition_range"].value == "2024-06-24..2024-06-26" for meta in context.by_partition.values())
+    assert not result.metadata
 
 
 # -- what the UI shows of every asset before it ran ---------------------------------------------

@@ -35,7 +35,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from finsig_assets.materialization_metadata import materialize_result, partition_metadata
+from finsig_assets.materialization_metadata import add_partition_metadata, materialize_result, partition_metadata
 from finsig_assets.ml import performance_numbers as numbers
 from finsig_assets.ml.champion_history import RegisteredVersion, champion_as_of, list_versions
 from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
@@ -157,7 +157,7 @@ def performance_report(
         meta = head | extras.get(day, {}) | {k: v for k, v in meta.items() if k.startswith("run_")}
     else:
         for day, extra in extras.items():
-            context.add_asset_metadata(extra, partition_key=day.isoformat())
+            add_partition_metadata(context, day.isoformat(), extra)
     context.log.info(f"ml/performance_report: {reported} of {len(scope.sessions)} partition(s) reported in {seconds:.1f}s")
     return materialize_result(context, scope.sessions, meta)
 
