@@ -37,7 +37,8 @@ import duckdb
 from pydantic import Field
 
 from finsig_assets import settings
-from finsig_assets.warehouse import Warehouse, table_ddl_files
+from finsig_assets import schema_migrations
+from finsig_assets.warehouse import Warehouse
 
 LAKE_ALIAS = "finsig_lake"
 EXTENSIONS = (("duckdb_extension_ducklake", "ducklake"), ("duckdb_extension_postgres_scanner", "postgres_scanner"))
@@ -136,14 +137,13 @@ class DuckLakeWarehouse(Warehouse):
                 return
             if not settings.is_url(self.data_path):
                 Path(self.data_path).mkdir(parents=True, exist_ok=True)
-            for ddl in table_ddl_files():
-                for attempt in range(10):
-                    try:
-                        conn.execute(ducklake_ddl(ddl.read_text()))
-                        break
-                    except duckdb.TransactionException as exc:
-                        if not self.commit_conflict(exc) or attempt == 9:
-                            raise
+            for attempt in range(10):
+                try:
+                    schema_migrations.ensure_tables(conn, self.location, lambda ddl: conn.execute(ducklake_ddl(ddl)))
+                    break
+                except duckdb.TransactionException as exc:
+                    if not self.commit_conflict(exc) or attempt == 9:
+                        raise
             _SCHEMA_READY.add(key)
 
 

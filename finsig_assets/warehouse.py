@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 import re
 import threading
@@ -385,12 +386,26 @@ class DuckDBWarehouse(Warehouse):
             self._ensure_schema(conn)
         return conn
 
-    @staticmethod
-    def _ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-        # Idempotent DDL on every connection: cheap, and a file deleted under a long-lived
-        # process gets its tables back.
+    def _ensure_schema(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Tables created, added columns migrated and versions recorded (``schema_migrations``)
+        once per process and file; after that the idempotent DDL alone on every connection
+        (cheap), so a file deleted under a long-lived process gets its tables back."""
+        from finsig_assets import schema_migrations  # it reads the DDL through this module
+
+        stat = os.stat(self.database)
+        key = (str(Path(self.database).resolve()), stat.st_dev, stat.st_ino)
+        with _SCHEMA_LOCK:
+            if key not in _SCHEMA_READY:
+                schema_migrations.ensure_tables(conn, self.database)
+                _SCHEMA_READY.add(key)
+                return
         for ddl in table_ddl_files():
             conn.execute(ddl.read_text())
+
+
+# DuckDB files whose tables this process has checked against the DDL: (path, device, inode).
+_SCHEMA_READY: set[tuple[str, int, int]] = set()
+_SCHEMA_LOCK = threading.Lock()
 
 
 ROW_GROUP_ROWS = 122_880  # DuckDB's row group size
