@@ -16,7 +16,10 @@ required; an unknown or repeated key is an error, and every error names the file
 
 - ``asset``: ``<layer>/<name>``; the file must be called ``<layer>.<name>.sql``, the asset
   writes the table ``<layer>.<name>``, whose DDL is ``tables/<layer>.<name>.sql`` (required).
-- ``deps``: comma-separated upstream asset keys. Each gets
+- ``deps``: comma-separated upstream asset keys, optional: the upstream assets are the tables
+  the SELECT reads (``silver.market_bars`` is ``silver/market_bars``), found by DuckDB's parser
+  (:mod:`finsig_assets.sql_models.sql_dependencies`), and a ``deps`` line that lists anything
+  else is an error naming both lists. Each dependency gets
   ``TimeWindowPartitionMapping(start_offset=-lookback_sessions,
   allow_nonexistent_upstream_partitions=True)`` (:func:`finsig_assets.partitions.lookback_mapping`):
   lineage only (what the partition reads from), the SELECT decides what it actually reads; the
@@ -91,6 +94,7 @@ from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
 from finsig_assets.materialization_metadata import partition_metadata, materialize_result
 from finsig_assets.partition_scope import PartitionScope, scope_of
+from finsig_assets.sql_models.sql_dependencies import tables_read
 from finsig_assets.partitions import lookback_mapping
 from finsig_assets.table_checks import (
     CheckDefinitionError,
@@ -238,6 +242,10 @@ def _table_columns(path: Path, ddl_path: Path, table: str) -> tuple[tuple[str, s
         raise _fail(ddl_path, None, f"does not create the table {table} that {path.name} writes") from None
 
 
+def _keys_text(keys: list[dg.AssetKey]) -> str:
+    return ", ".join(sorted(k.to_user_string() for k in keys)) or "nothing"
+
+
 def load_sql_model(path: Path | str) -> SqlModel:
     """Parse and check one model file (header, single SELECT, parameters, DDL)."""
     path = Path(path).resolve()
@@ -269,8 +277,9 @@ def load_sql_model(path: Path | str) -> SqlModel:
     if path.name != f"{table}.sql":
         raise _fail(path, key_line, f"asset {key_text} must live in a file named {table}.sql")
 
-    deps: list[dg.AssetKey] = []
+    listed: list[dg.AssetKey] | None = None
     if "deps" in header:
+        listed = []
         dep_line, dep_text = header["deps"]
         for dep in (d.strip() for d in dep_text.split(",")):
             if not dep:
@@ -278,8 +287,8 @@ def load_sql_model(path: Path | str) -> SqlModel:
             dep_parts = dep.split("/")
             if not all(_NAME.match(p) for p in dep_parts):
                 raise _fail(path, dep_line, f"dependency {dep!r} is not an asset key like 'silver/market_bars'")
-            deps.append(dg.AssetKey(dep_parts))
-        if len(set(deps)) != len(deps):
+            listed.append(dg.AssetKey(dep_parts))
+        if len(set(listed)) != len(listed):
             raise _fail(path, dep_line, "a dependency is listed twice")
 
     lookback = 0
@@ -313,6 +322,18 @@ def load_sql_model(path: Path | str) -> SqlModel:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         kinds = ", ".join(s.type.name for s in statements) or "nothing"
         raise _fail(path, None, f"the body must be exactly one SELECT statement, found: {kinds}")
+    # The upstream assets are the tables the SELECT reads; a '-- deps:' header must agree.
+    try:
+        read = tables_read(text, registered=[CALENDAR_RELATION])
+    except ValueError as exc:
+        raise _fail(path, None, str(exc)) from exc
+    deps = [dg.AssetKey(t.split(".")) for t in read if t != table]
+    if listed is not None and set(listed) != set(deps):
+        raise _fail(
+            path, header["deps"][0],
+            f"'-- deps:' lists {_keys_text(listed)} but the SQL reads {_keys_text(deps)}; list exactly the tables the "
+            "SELECT reads, as asset keys (or leave the line out: the runner derives it)",
+        )
     parameters = frozenset(statements[0].named_parameters)
     positional = sorted(p for p in parameters if p.isdigit())
     if positional:

@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS gold.tiny (
 TINY_SQL = """\
 -- asset: gold/tiny
 -- description: The range's bars above a threshold.
--- deps: silver/market_bars, silver/news_articles
 -- lookback_sessions: 1
 -- config: min_close=0.0, label='x'
 --
@@ -140,6 +139,37 @@ def test_body_errors_name_the_file(sql_dir, body, message):
     assert str(path) in str(err.value)
 
 
+READS_TWO = """\
+WITH recent AS (SELECT instrument, max(ts) AS ts FROM silver.news_sentiment GROUP BY instrument)
+SELECT b.instrument, b.ts, b.trade_date, b.close, 0.0 AS window_len
+FROM silver.market_bars AS b LEFT JOIN recent USING (instrument)
+LEFT JOIN calendar_sessions AS s ON s.trade_date = b.trade_date
+"""
+
+
+def test_deps_are_the_tables_the_sql_reads(sql_dir):
+    model = load_sql_model(_write(sql_dir, "gold.tiny.sql", HEADER + READS_TWO))
+    assert set(model.deps) == {MARKET_BARS, dg.AssetKey(["silver", "news_sentiment"])}  # not the CTE, not the calendar
+    listed = HEADER + "-- deps: silver/news_sentiment, silver/market_bars\n" + READS_TWO
+    assert set(load_sql_model(_write(sql_dir, "gold.tiny.sql", listed)).deps) == set(model.deps)
+
+
+def test_a_deps_line_that_disagrees_with_the_sql_names_both(sql_dir):
+    path = _write(sql_dir, "gold.tiny.sql", HEADER + "-- deps: silver/market_bars, silver/news_articles\n" + READS_TWO)
+    with pytest.raises(SqlModelError) as err:
+        load_sql_model(path)
+    message = str(err.value)
+    assert f"{path}:3:" in message
+    assert "lists silver/market_bars, silver/news_articles but the SQL reads silver/market_bars, silver/news_sentiment" in message
+
+
+def test_a_table_without_its_schema_is_refused(sql_dir):
+    path = _write(sql_dir, "gold.tiny.sql", HEADER + "SELECT instrument, ts, trade_date, close, 0.0 AS window_len FROM market_bars\n")
+    with pytest.raises(SqlModelError, match="reads market_bars without a schema") as err:
+        load_sql_model(path)
+    assert str(path) in str(err.value)
+
+
 def test_missing_ddl_names_the_expected_file(sql_dir):
     path = _write(sql_dir, "gold.nodll.sql", "-- asset: gold/nodll\n-- description: d\nSELECT 1 AS trade_date\n")
     with pytest.raises(SqlModelError, match="no DDL for gold.nodll") as err:
@@ -184,7 +214,7 @@ def test_build_sql_assets_one_per_model_file():
 def test_tmp_sql_dir_assets(sql_dir):
     assets = {a.key: a for a in build_sql_assets(sql_dir)}
     tiny = assets[dg.AssetKey(["gold", "tiny"])]
-    assert set(tiny.dependency_keys) == {MARKET_BARS, dg.AssetKey(["silver", "news_articles"])}
+    assert set(tiny.dependency_keys) == {MARKET_BARS}  # no '-- deps:' line: derived from the SQL
     for dep in tiny.dependency_keys:
         assert tiny.get_partition_mapping(dep) == lookback_mapping(1)
     assert len(assets) == 1  # the table DDL files are not models
