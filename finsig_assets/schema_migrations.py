@@ -96,6 +96,9 @@ def ensure_tables(
         before = live_columns(conn)
         for path in files:
             run(path.read_text())
+        # A DDL file may migrate data itself (add a column and fill it from another, in SQL);
+        # what is left to add is judged on the tables as its statements left them.
+        after = live_columns(conn)
         recorded = _latest_versions(conn)
         changes = []
         for path in files:
@@ -105,10 +108,11 @@ def ensure_tables(
             if table not in before:
                 change = "created"
             else:
-                added = added_columns(table, declared, before[table], path, location)
-                for column, data_type in added:
+                for column, data_type in added_columns(table, declared, after[table], path, location):
                     conn.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {data_type}')
-                change = "added columns " + ", ".join(c for c, _ in added) if added else "recorded"
+                had = dict(before[table])
+                added = [column for column, _ in declared if column not in had]
+                change = "added columns " + ", ".join(added) if added else "recorded"
             if change != "recorded" or recorded.get(table) != digest:
                 changes.append(TableChange(table, digest, len(declared), change))
         if changes:

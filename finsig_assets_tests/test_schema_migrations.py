@@ -103,3 +103,20 @@ def test_a_change_that_is_not_an_addition_stops_naming_table_column_and_what_to_
     with duckdb.connect(str(path)) as conn:  # nothing was changed
         assert conn.execute(f"SELECT * FROM {GOLD} ORDER BY ts").fetchall() == before
     assert _versions(path).height == recorded
+
+
+def test_columns_added_to_ml_tables_since_a_warehouse_was_written(tmp_path):
+    """The upgrades the DDL files once carried as ALTER statements (baselines served, return model)."""
+    path = tmp_path / "older.duckdb"
+    with DuckDBWarehouse(database=str(path)).connection() as conn:
+        for column in ("p_up_majority", "return_model_version", "fwd_return_30m_forecast"):
+            conn.execute(f"ALTER TABLE ml.predictions DROP COLUMN {column}")
+        conn.execute("ALTER TABLE ml.model_runs DROP COLUMN return_test_p_value")
+    with _reopened(path).connection() as conn:
+        columns = [row[0] for row in conn.execute("DESCRIBE ml.predictions").fetchall()]
+    assert columns[-3:] == ["p_up_majority", "return_model_version", "fwd_return_30m_forecast"]
+    changes = dict(_versions(path).filter(pl.col("change") != "created").select("table_name", "change").iter_rows())
+    assert changes == {
+        "ml.predictions": "added columns p_up_majority, return_model_version, fwd_return_30m_forecast",
+        "ml.model_runs": "added columns return_test_p_value",
+    }

@@ -51,13 +51,3 @@ CREATE TABLE IF NOT EXISTS ml.model_runs (
     train_seconds         DOUBLE,
     recorded_at           TIMESTAMPTZ NOT NULL
 );
--- Warehouses written before promotion was decided by a test.
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS news_test_statistic DOUBLE;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS news_test_p_value DOUBLE;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_model_version INTEGER;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_promoted BOOLEAN;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_r2 DOUBLE;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_rank_ic DOUBLE;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_market_only_r2 DOUBLE;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_market_only_rank_ic DOUBLE;
-ALTER TABLE ml.model_runs ADD COLUMN IF NOT EXISTS return_test_p_value DOUBLE;

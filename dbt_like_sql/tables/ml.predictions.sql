@@ -22,8 +22,3 @@ CREATE TABLE IF NOT EXISTS ml.predictions (
     return_model_version    INTEGER,
     fwd_return_30m_forecast DOUBLE      -- forecast 30-minute log return
 );
--- Warehouses written before the baselines were served.
-ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS p_up_market_only DOUBLE;
-ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS p_up_majority DOUBLE;
-ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS return_model_version INTEGER;
-ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS fwd_return_30m_forecast DOUBLE;
