@@ -95,9 +95,21 @@ def time_text(minute: int, shape: str) -> str:
 
 
 def candle_record(
-    shape: str, minute: int, o: int, h: int, l: int, c: int, v: int, *, complete: bool = True, collected_at: str = ""
+    shape: str,
+    minute: int,
+    o: int,
+    h: int,
+    l: int,
+    c: int,
+    v: int,
+    *,
+    complete: bool = True,
+    collected_at: str = "",
+    instrument: str = INSTRUMENT,
 ) -> dict:
-    """The candle as a dict in ``shape`` (same key order and text as :func:`format_lines`)."""
+    """The candle as a dict in ``shape`` (same key order and text as :func:`format_lines`); prices
+    in ticks, ``minute`` since the epoch (UTC). The one single-candle formatter: the tests' own
+    generators build their lines (and their malformed variants) from it."""
     if shape == "v20":
         return {
             "complete": complete,
@@ -107,7 +119,7 @@ def candle_record(
         }
     return {
         "time": time_text(minute, shape),
-        "instrument": INSTRUMENT,
+        "instrument": instrument,
         "granularity": GRANULARITY,
         "open": int(o) / 10,
         "high": int(h) / 10,

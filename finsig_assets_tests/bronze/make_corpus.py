@@ -11,40 +11,36 @@ usable timestamp), and the good lines that must land.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+
+from finsig_assets.demo_data.candle_lines import candle_record, time_text
 
 CORPUS = Path(__file__).parent / "corpus"
 ARTICLE_ID = "{:032x}"
 
 
+# The corpus minutes: 2024-06-25 13:00Z + minute.
+_FIRST_MINUTE = int(dt.datetime(2024, 6, 25, 13, tzinfo=dt.timezone.utc).timestamp()) // 60
+
+
 def _t(minute: int) -> str:
-    return f"2024-06-25T{13 + minute // 60:02d}:{minute % 60:02d}:00Z"
+    return time_text(_FIRST_MINUTE + minute, "flat")
 
 
 def _flat(minute: int, **over) -> str:
-    rec = {
-        "time": _t(minute),
-        "instrument": "SPX500_USD",
-        "granularity": "M1",
-        "open": 5450.1,
-        "high": 5450.9,
-        "low": 5449.8,
-        "close": 5450.4,
-        "volume": 7,
-        "collected_at": "2024-06-25T20:00:00Z",
-    }
+    rec = candle_record(
+        "flat", _FIRST_MINUTE + minute, 54501, 54509, 54498, 54504, 7, collected_at="2024-06-25T20:00:00Z"
+    )
     rec.update(over)
     return json.dumps({k: v for k, v in rec.items() if v is not _DROP})
 
 
 def _v20(minute: int, mid=None, **over) -> str:
-    rec = {
-        "complete": True,
-        "volume": 12,
-        "time": _t(minute).replace("Z", ".000000000Z"),
-        "mid": mid or {"o": "5816.2", "h": "5816.8", "l": "5816.2", "c": "5816.8"},
-    }
+    rec = candle_record("v20", _FIRST_MINUTE + minute, 58162, 58168, 58162, 58168, 12)
+    if mid is not None:
+        rec["mid"] = mid
     rec.update(over)
     return json.dumps({k: v for k, v in rec.items() if v is not _DROP})
 

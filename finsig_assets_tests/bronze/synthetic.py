@@ -10,17 +10,23 @@ import datetime as dt
 import random
 from pathlib import Path
 
+from finsig_assets.demo_data.candle_lines import candle_record, dumps_line
 from finsig_assets.trading_calendar import NEW_YORK, UTC, sessions_between
 
 BARS_PER_SESSION = 23 * 60
 
 
+def _epoch_minute(ts: dt.datetime) -> int:
+    return int(ts.astimezone(UTC).timestamp()) // 60
+
+
+def _ticks(price: float) -> int:
+    return round(price * 10)
+
+
 def v20_line(ts: dt.datetime, o: float, h: float, low: float, c: float, volume: int, complete: bool = True) -> str:
-    stamp = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000000Z")
-    return (
-        f'{{"complete": {"true" if complete else "false"}, "volume": {volume}, "time": "{stamp}", '
-        f'"mid": {{"o": "{o:.1f}", "h": "{h:.1f}", "l": "{low:.1f}", "c": "{c:.1f}"}}}}'
-    )
+    record = candle_record("v20", _epoch_minute(ts), *map(_ticks, (o, h, low, c)), volume, complete=complete)
+    return dumps_line(record)
 
 
 def flat_line(
@@ -33,12 +39,11 @@ def flat_line(
     instrument: str = "SPX500_USD",
     collected_at: dt.datetime | None = None,
 ) -> str:
-    stamp = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     collected = (collected_at or ts + dt.timedelta(minutes=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (
-        f'{{"time": "{stamp}", "instrument": "{instrument}", "granularity": "M1", "open": {o:.1f}, '
-        f'"high": {h:.1f}, "low": {low:.1f}, "close": {c:.1f}, "volume": {volume}, "collected_at": "{collected}"}}'
+    record = candle_record(
+        "flat", _epoch_minute(ts), *map(_ticks, (o, h, low, c)), volume, collected_at=collected, instrument=instrument
     )
+    return dumps_line(record)
 
 
 def session_minutes(day: dt.date) -> list[dt.datetime]:
