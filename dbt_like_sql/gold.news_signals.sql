@@ -6,7 +6,7 @@
 -- chunk_sessions: 250
 -- checks: unique_keys(instrument, ts), one_row_per(silver.market_bars)
 --
--- Leakage rules (DESIGN.md): an article counts at bar t only when available_at <= t, so an
+-- Leakage rules (docs/design.md): an article counts at bar t only when available_at <= t, so an
 -- article available at 10:07 enters the 10:07 bar's windows and never the 10:06 bar's. Windows
 -- are (t - w, t], never keyed at their start. Weekend and overnight articles count from the
 -- first bars after they became available (the next session's Sunday-evening bars). No text,

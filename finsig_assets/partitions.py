@@ -1,4 +1,4 @@
-"""The trading-day partitions every asset shares (DESIGN.md contract).
+"""The trading-day partitions every asset shares (docs/design.md contract).
 
 Dagster 1.13's ``DailyPartitionsDefinition(exclusions=...)`` removes weekends (cron) and the
 weekday holidays and special closures that exchange_calendars knows, so the keys are exactly

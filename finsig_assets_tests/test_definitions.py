@@ -1,4 +1,4 @@
-"""The code location loads and keeps the DESIGN.md contracts (asset keys, partitions, pools)."""
+"""The code location loads and keeps the docs/design.md contracts (asset keys, partitions, pools)."""
 
 from __future__ import annotations
 

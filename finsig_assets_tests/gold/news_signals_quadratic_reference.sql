@@ -10,7 +10,7 @@
 -- verbatim below this note as the independent reference for
 -- finsig_assets_tests/gold/test_news_signals.py and for `bench/news_signals.py --query old`.
 --
--- Leakage rules (DESIGN.md): an article counts at bar t only when available_at <= t, so an
+-- Leakage rules (docs/design.md): an article counts at bar t only when available_at <= t, so an
 -- article available at 10:07 enters the 10:07 bar's windows and never the 10:06 bar's. Windows
 -- are (t - w, t], never keyed at their start. Weekend and overnight articles count from the
 -- first bars after they became available (the next session's Sunday-evening bars). No text,
