@@ -14,9 +14,7 @@ run's go under ``run_*`` (``run_metadata``).
 
 # No `from __future__ import annotations` here: Dagster resolves the Config and resource
 # parameter annotations of the asset function at decoration time and cannot read strings.
-import datetime as dt
 import hashlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,8 +23,8 @@ import polars as pl
 from pydantic import Field
 
 from finsig_assets import landing_files
-from finsig_assets.materialization_metadata import materialize_result
 from finsig_assets.trading_day_asset import trading_day_asset
+from finsig_assets.bronze.bronze_build import BronzeDataset, Deduplicated, build_bronze
 from finsig_assets.bronze.candle_dedup import dedup_candles
 from finsig_assets.bronze.candle_records import (
     DEFAULT_INSTRUMENT,
@@ -36,25 +34,16 @@ from finsig_assets.bronze.candle_records import (
     iter_line_chunks,
     parse_candle_segments,
 )
-from finsig_assets.bronze.ingest import BatchParse, Span, collect, combine_file_days, commit
-from finsig_assets.bronze.quarantine import quarantine_rows, reason_summary
-from finsig_assets.bronze.records import UNPLACEABLE_SCHEMA, UTC_US
-from finsig_assets.bronze.rejection_rate_check import (
-    BronzeConfig,
-    check_spec,
-    rejection_rate_result,
-    resolve_max_rejection_rate,
-)
-from finsig_assets.bronze.run_metadata import bronze_metadata, per_session_counts, rate
+from finsig_assets.bronze.ingest import BatchParse, Collected, Span, combine_file_days
+from finsig_assets.bronze.records import UNPLACEABLE_SCHEMA
+from finsig_assets.bronze.rejection_rate_check import BronzeConfig, check_spec
 from finsig_assets.landing_files import LandedFile, LandingReadError
 from finsig_assets.landing_zone import LandingZone
-from finsig_assets.partition_scope import scope_of
-from finsig_assets.warehouse import Warehouse, table_columns
+from finsig_assets.warehouse import Warehouse
 
 ASSET_KEY = ["bronze", "market_candles"]
 TABLE = "bronze.market_candles"
 DATASET = "market"
-TABLE_COLUMNS = table_columns("bronze.market_candles")  # the DDL in dbt_like_sql/tables is the contract
 
 
 class MarketCandlesConfig(BronzeConfig):
@@ -174,112 +163,66 @@ def parse_market_batch(
     )
 
 
-def build_market_candles(
-    context: dg.AssetExecutionContext,
-    config: MarketCandlesConfig,
-    warehouse: Warehouse,
-    landing: LandingZone,
-) -> dg.MaterializeResult:
-    scope = scope_of(context)
-    run_at = dt.datetime.now(dt.timezone.utc)
-    settings = CandleSettings.of(config.default_instrument, config.instruments)
-    threshold = resolve_max_rejection_rate(config.max_rejection_rate)
-    root = Path(landing.root)
-
-    collected = collect(
-        dataset=DATASET,
-        warehouse=warehouse,
-        landing_root=root,
-        scope=scope,
-        parse_batch=lambda items, keep: parse_market_batch(items, keep, settings, context.log.info),
-        placed_schema=PLACED_SCHEMA,
-        run_at=run_at,
-        log=context.log,
-        log_every=config.log_every_files,
-    )
-    placed = collected.placed
-    status = placed["status"]
-    ok = placed.filter(status == "ok")
-    rejected = placed.filter(status == "rejected")
-    incomplete = placed.filter(status == "incomplete").select("trade_date")
-    accepted_days = ok.select("trade_date")
-    del placed, status
-
-    t_dedup = time.perf_counter()
+def _deduplicate_candles(ok: pl.DataFrame, collected: Collected, root: Path) -> Deduplicated:
+    """``candle_dedup``'s rule; in-progress candles are counted beside (never stored)."""
     dedup = dedup_candles(
         ok.select(
             "instrument", "ts", "trade_date", "open", "high", "low", "close", "volume", "collected_at",
             "source_file", "source_line", "file_first_seen_at", "byte_start", "byte_end",
         ),
         landing_root=root,
-    )
-    accepted = ok.height
-    del ok
-    dedup_seconds = time.perf_counter() - t_dedup
-    rows = (
-        dedup.kept.with_columns(pl.lit(run_at).cast(UTC_US).alias("ingested_at"))
-        .select(TABLE_COLUMNS)
-        .sort("instrument", "ts")
-    )
-    quarantine = pl.concat(
-        [
-            quarantine_rows(DATASET, rejected, run_at),
-            quarantine_rows(DATASET, dedup.losers, run_at),
-        ]
-    )
-    write_seconds = commit(warehouse, collected, TABLE, rows, quarantine, scope, run_at)
-
-    summary = reason_summary(rejected)
-    counted = reason_summary(pl.concat([rejected.select("kind", "reason"), collected.counted_rejections()]))
-    n_rejected = rejected.height
-    unplaceable = collected.counters["unplaceable_records"]
-    files_not_read = len(collected.skipped)
-    check = rejection_rate_result(
-        ASSET_KEY, accepted, counted, threshold, scope.label,
-        placed_rejected=n_rejected, unplaceable=unplaceable, files_not_read=files_not_read,
-    )
-    n_counted = n_rejected + unplaceable + files_not_read
-    context.log.info(
-        f"bronze/market_candles {scope.label}: {rows.height:,} rows, {n_rejected:,} rejected, "
-        f"{unplaceable:,} unplaceable, {files_not_read:,} file(s) not read, "
-        f"{dedup.identical_duplicates:,} identical + {dedup.conflicting_duplicates:,} conflicting duplicates, "
-        f"{incomplete.height:,} incomplete, parse {collected.parse_seconds:.1f}s, write {write_seconds:.1f}s"
+    )  # fmt: skip
+    incomplete = collected.placed.filter(pl.col("status") == "incomplete").select("trade_date")
+    return Deduplicated(
+        kept=dedup.kept,
+        losers=dedup.losers,
+        losers_name="conflicting_duplicates",
+        per_partition={"incomplete_candles": incomplete},
+        run_counts={
+            "incomplete_candles": incomplete.height,
+            "identical_duplicates": dedup.identical_duplicates,
+            "conflicting_duplicates": dedup.conflicting_duplicates,
+        },
+        log=(
+            f"{dedup.identical_duplicates:,} identical + {dedup.conflicting_duplicates:,} conflicting duplicates, "
+            f"{incomplete.height:,} incomplete"
+        ),
     )
 
-    t_meta = time.perf_counter()
-    problems = collected.file_problems.filter(pl.col("trade_date").is_not_null())
-    per_partition = per_session_counts(
-        scope.sessions,
-        rows_written=rows,
-        accepted_records=accepted_days,
-        rejected_records=rejected,
-        incomplete_candles=incomplete,
-        conflicting_duplicates=dedup.losers,
-        files_not_read=problems,
-    )
+
+def _identical_duplicates(per_partition: dict, rows: pl.DataFrame) -> None:
     for counts in per_partition.values():
         counts["identical_duplicates"] = counts["accepted_records"] - counts["rows_written"] - counts["conflicting_duplicates"]
-        counts["rejection_rate"] = rate(counts["rejected_records"], counts["accepted_records"])
-        counts["quarantine_rows_written"] = counts["rejected_records"] + counts["conflicting_duplicates"] + counts["files_not_read"]
-    run_summary = {
-        **{k: v for k, v in collected.counters.items() if k not in ("non_article_files", "non_article_lines", "duplicate_lines")},
-        "accepted_records": accepted,
-        "rejected_records": n_rejected,
-        "rejection_rate": rate(n_counted, accepted),
-        "incomplete_candles": incomplete.height,
-        "identical_duplicates": dedup.identical_duplicates,
-        "conflicting_duplicates": dedup.conflicting_duplicates,
-        "quarantine_rows_written": quarantine.height + collected.file_problems.height,
-        "parse_seconds": round(collected.parse_seconds, 3),
-        "dedup_seconds": round(dedup_seconds, 3),
-        "write_seconds": round(write_seconds, 3),
-    }
-    metadata = bronze_metadata(
-        context, rows, scope, collected,
-        per_partition=per_partition, run_summary=run_summary, placed_summary=summary, counted_summary=counted,
+
+
+MARKET = BronzeDataset(
+    dataset=DATASET,
+    asset_key=ASSET_KEY,
+    table=TABLE,
+    sort_by=("instrument", "ts"),
+    placed_schema=PLACED_SCHEMA,
+    deduplicate=_deduplicate_candles,
+    partition_counts=_identical_duplicates,
+    hidden_counters=frozenset({"non_article_files", "non_article_lines", "duplicate_lines"}),
+)
+
+
+def build_market_candles(
+    context: dg.AssetExecutionContext,
+    config: MarketCandlesConfig,
+    warehouse: Warehouse,
+    landing: LandingZone,
+) -> dg.MaterializeResult:
+    settings = CandleSettings.of(config.default_instrument, config.instruments)
+    return build_bronze(
+        context,
+        MARKET,
+        lambda items, keep: parse_market_batch(items, keep, settings, context.log.info),
+        warehouse,
+        landing,
+        config.max_rejection_rate,
+        config.log_every_files,
     )
-    context.log.debug(f"metadata {time.perf_counter() - t_meta:.2f}s")
-    return materialize_result(context, scope.sessions, metadata, [check])
 
 
 @trading_day_asset(
