@@ -1,8 +1,10 @@
 """What a run of a partitioned asset covers: one trading day, or a range (single-run backfill).
 
-Every asset uses ``BackfillPolicy.single_run()``, so a backfill of five years is one run that
-reads each landing file once and writes each table in one transaction per asset, instead of
-1,250 runs. Assets therefore work on a range of sessions and its ownership window.
+Assets use ``BackfillPolicy.single_run()`` by default, so a backfill of five years is one run
+that reads each landing file once and writes each table in one transaction per asset, instead of
+1,250 runs; ``silver/news_sentiment`` and ``ml/model_fits`` can be split into runs of N sessions
+for several workers (``FINSIG_SENTIMENT_PARTITIONS_PER_RUN``, ``FINSIG_MODEL_FITS_PARTITIONS_PER_RUN``).
+Assets therefore work on a range of sessions and its ownership window.
 """
 
 from __future__ import annotations

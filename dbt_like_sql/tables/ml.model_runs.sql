@@ -3,7 +3,7 @@
 -- Fold metrics are pooled over the walk-forward validation rows (out of sample for every model).
 CREATE SCHEMA IF NOT EXISTS ml;
 CREATE TABLE IF NOT EXISTS ml.model_runs (
-    trade_date            DATE NOT NULL,       -- the partition: trained on sessions up to and including it
+    trade_date            DATE NOT NULL,       -- the partition: the session it serves, trained on the sessions before it
     status                VARCHAR NOT NULL,
     reason                VARCHAR,             -- human-readable why (insufficient history, refusal)
     dagster_run_id        VARCHAR,
