@@ -154,6 +154,10 @@ class ProductionDagster(LiveDagster):
         self.instance.dispose()
         os.environ.pop("DAGSTER_POSTGRES_URL", None)
 
+    def daemon_log_text(self) -> str:
+        path = self.log_dir / "daemon.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def log_tail(self, chars: int = 4000) -> str:
         out = []
         for name in ("codeserver", "webserver", "daemon"):
@@ -162,16 +166,17 @@ class ProductionDagster(LiveDagster):
                 out.append(f"--- {name}\n" + path.read_text(errors="replace")[-chars:])
         return "\n".join(out)
 
-    def wait_quiet(self, seconds: float, timeout: float, what: str) -> None:
-        """Nothing queued or running, for ``seconds`` on end (the automation has nothing left)."""
+    def wait_quiet_ticks(self, sensor: str, ticks: int, timeout: float, what: str) -> None:
+        """Nothing queued or running across ``ticks`` ticks of ``sensor`` (ticks that started after it
+        was first seen so, and ended): e.g. the automation has nothing left."""
         quiet = {"since": None}
 
         def settled() -> bool:
             if self.busy():
                 quiet["since"] = None
                 return False
-            quiet["since"] = quiet["since"] or time.monotonic()
-            return time.monotonic() - quiet["since"] >= seconds
+            quiet["since"] = quiet["since"] or time.time()
+            return len(self.finished_ticks(sensor, quiet["since"])) >= ticks
 
         self.wait(settled, timeout, what, every=2.0)
 

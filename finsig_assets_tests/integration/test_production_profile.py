@@ -73,7 +73,7 @@ def test_sensor_and_automation_on_postgres_with_separate_webserver_daemon_and_co
 
             prod.wait(everything_materialized, 480, "the automation to carry every session to ml/predictions", every=3.0)
             timings["files_to_predictions"] = time.perf_counter() - t_drop
-            prod.wait_quiet(35, 240, "no run left queued or running across two automation ticks")
+            prod.wait_quiet_ticks("default_automation_condition_sensor", 2, 240, "no run left queued or running across two automation ticks")
 
             runs = prod.instance.get_runs()
             assert [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS] == [], prod.diagnosis()
