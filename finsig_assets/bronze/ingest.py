@@ -64,19 +64,29 @@ FILE_PROBLEM_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+@dataclass(frozen=True)
+class FileCounts:
+    """What parsing one file (or its span) counted."""
+
+    lines: int
+    blank_lines: int
+    duplicate_lines: int = 0  # exact duplicate lines inside one news batch
+    non_article_lines: int = 0
+    non_article: bool = False  # a JSON file that is not an article (e.g. seen_articles.json)
+
+
 @dataclass
 class BatchParse:
     """Several files parsed together; every frame carries ``file``, the position in the batch.
 
-    ``counts`` holds, per file in batch order: (lines, blank_lines, duplicate_lines,
-    non_article_lines, non_article). ``digests`` holds the SHA-256 of files read whole (None for
-    a span). ``failures`` holds the files that could not be read, by position: the frames hold
-    nothing of them."""
+    ``counts`` holds each file's :class:`FileCounts`, in batch order. ``digests`` holds the
+    SHA-256 of files read whole (None for a span). ``failures`` holds the files that could not
+    be read, by position: the frames hold nothing of them."""
 
     placed: pl.DataFrame
     unplaceable: pl.DataFrame
     days: pl.DataFrame
-    counts: list[tuple[int, int, int, int, bool]]
+    counts: list[FileCounts]
     digests: list[str | None] = field(default_factory=list)
     failures: dict[int, LandingReadError] = field(default_factory=dict)
 
@@ -220,9 +230,9 @@ def collect(
                 "first_seen_at": [first_seen[landed.path] for landed, _ in group],
                 "content_sha256": digests,
                 "indexing": [position + i < n_indexing and i not in bp.failures for i in range(len(group))],
-                "n_lines": [c[0] for c in bp.counts],
-                "n_blank": [c[1] for c in bp.counts],
-                "non_article": [bool(c[4]) for c in bp.counts],
+                "n_lines": [c.lines for c in bp.counts],
+                "n_blank": [c.blank_lines for c in bp.counts],
+                "non_article": [c.non_article for c in bp.counts],
             },
             schema={
                 "file": pl.Int64,
@@ -239,10 +249,10 @@ def collect(
         )
         position += len(group)
         for c in bp.counts:
-            totals["lines"] += c[0]
-            totals["blank_lines"] += c[1]
-            totals["duplicate_lines"] += c[2]
-            totals["non_article_lines"] += c[3]
+            totals["lines"] += c.lines
+            totals["blank_lines"] += c.blank_lines
+            totals["duplicate_lines"] += c.duplicate_lines
+            totals["non_article_lines"] += c.non_article_lines
         if bp.placed.height:
             totals["files_with_rows"] += bp.placed["file"].n_unique()
             placed_frames.append(

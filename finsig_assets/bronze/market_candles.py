@@ -34,7 +34,7 @@ from finsig_assets.bronze.candle_records import (
     iter_line_chunks,
     parse_candle_segments,
 )
-from finsig_assets.bronze.ingest import BatchParse, Collected, Span, combine_file_days
+from finsig_assets.bronze.ingest import BatchParse, Collected, FileCounts, Span, combine_file_days
 from finsig_assets.bronze.records import UNPLACEABLE_SCHEMA
 from finsig_assets.bronze.rejection_rate_check import BronzeConfig, check_spec
 from finsig_assets.landing_files import LandedFile, LandingReadError
@@ -157,7 +157,7 @@ def parse_market_batch(
         placed=placed_frame,
         unplaceable=unplaceable_frame,
         days=days_frame,
-        counts=[(lines_per_file[i], blank_per_file[i], 0, 0, False) for i in range(len(items))],
+        counts=[FileCounts(lines_per_file[i], blank_per_file[i]) for i in range(len(items))],
         digests=digests,
         failures=failures,
     )

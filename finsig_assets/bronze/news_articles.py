@@ -22,7 +22,7 @@ from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets.bronze.article_records import PLACED_SCHEMA, ArticleCollector
 from finsig_assets.bronze.article_dedup import dedup_articles
 from finsig_assets.bronze.bronze_build import BronzeDataset, Deduplicated, build_bronze
-from finsig_assets.bronze.ingest import BatchParse, Collected, Span
+from finsig_assets.bronze.ingest import BatchParse, Collected, FileCounts, Span
 from finsig_assets.bronze.rejection_rate_check import BronzeConfig, check_spec
 from finsig_assets.landing_files import LandedFile, LandingReadError
 from finsig_assets.landing_zone import LandingZone
@@ -49,7 +49,7 @@ def parse_news_batch(items: list[tuple[LandedFile, Span | None]], keep) -> Batch
             collector.add_failed()
             failures[i] = err
     parsed = collector.finish(keep)
-    counts = [(c.lines, c.blank_lines, c.duplicate_lines, c.non_article_lines, c.non_article) for c in collector.files]
+    counts = [FileCounts(c.lines, c.blank_lines, c.duplicate_lines, c.non_article_lines, bool(c.non_article)) for c in collector.files]
     digests = [c.digest for c in collector.files]
     return BatchParse(parsed.placed, parsed.unplaceable, parsed.days, counts, digests, failures)
 
