@@ -47,7 +47,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 
 from finsig_assets import settings
 from finsig_assets.trading_calendar import is_session, next_session, sessions_between
-from finsig_assets_tests.integration.live_dagster import REPO_ROOT, LiveWebserverDaemon, finsig_env, run_cli
+from finsig_assets_tests.integration.live_dagster import REPO_ROOT, LiveWebserverDaemon, fast_backfill_daemon, finsig_env, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -135,7 +135,8 @@ def test_the_dagster_ui_in_a_browser(tmp_path, chromium_page):
     started = time.perf_counter()
     artifacts = artifacts_dir()
     home = tmp_path / "ui"
-    env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1")
+    # The backfill daemon evaluates every 5 s instead of 30 s: the backfill's run, and its completion, wait for it.
+    env = fast_backfill_daemon(finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1"))
     run_cli(["finsig_assets.cli", "demo-data", "--sessions", str(SESSIONS), "--home-settings",
              "--articles-per-session", "8", "--seed", "11"], env)
     settings.write_home_settings({"FINSIG_MODEL_WINDOW_SESSIONS": "5", "FINSIG_MODEL_MIN_SESSIONS": "3"}, home)
@@ -233,6 +234,7 @@ def test_the_dagster_ui_in_a_browser(tmp_path, chromium_page):
             assert live.materialized(BACKFILL_ASSET) == set(sessions), sorted(live.materialized(BACKFILL_ASSET))
             failed = [r.run_id for r in live.instance.get_runs() if r.status != dg.DagsterRunStatus.SUCCESS]
             assert not failed, live.diagnosis()
+            live.check_fast_backfill_daemon()
             ui.shot("backfill-completed")
 
         with ui.step("partitions"):
