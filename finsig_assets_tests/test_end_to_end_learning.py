@@ -2,11 +2,13 @@
 
 Both tests generate the same small landing zone (28 sessions from 2024-06-24, seed 7, 120
 articles per session, malformed lines and bad files included, as ``finsig demo-data`` writes
-them) and materialize EVERY asset of ``finsig_assets.definitions.defs`` over it as one
+them) and materialize every asset of ``finsig_assets.definitions.defs`` over it as one
 single-run backfill: landing files -> bronze -> silver -> lexicon sentiment -> gold/news_signals
 and gold/market_features -> gold/training_examples -> ml/direction_model (one model per
-partition, registered in a SQLite MLflow store) -> ml/predictions -> ml/performance_report (drawn in
-the planted-effect test only: nothing here reads it, and it is a fifth of a run). The only difference between
+partition, registered in a SQLite MLflow store) -> ml/predictions, all but ml/performance_report (a leaf
+that no check here reads, a third of the run's time: ml/test_performance_report.py checks its reports over
+ranges with champions that come and go, and integration/test_ducklake_profile.py and test_daemon_backfill.py
+draw it in whole-graph runs). The only difference between
 the two is ``news_effect`` (6 vs 0); the generator draws the articles before any price and from
 its own random stream, so both worlds have the very same articles and the very same price noise
 -- a paired experiment. ml/direction_model uses a 12-session window (3 folds, <= 60 trees), so 16
@@ -91,9 +93,13 @@ def mlflow_template(tmp_path_factory):
     return e2e.empty_mlflow_store(tmp_path_factory.mktemp("mlflow-template") / "mlflow.db")
 
 
-def run_graph(tmp_path, mlflow_template, news_effect: float, training: dict | None = None, leave_out: tuple[str, ...] = ()) -> e2e.PipelineRun:
+# ml/performance_report: a leaf that no check here reads (see the module's docstring).
+LEAVE_OUT = ("ml/performance_report",)
+
+
+def run_graph(tmp_path, mlflow_template, news_effect: float, training: dict | None = None) -> e2e.PipelineRun:
     run = e2e.run_pipeline(
-        tmp_path, news_effect=news_effect, mlflow_template=mlflow_template, training=training, leave_out=leave_out, **GENERATOR
+        tmp_path, news_effect=news_effect, mlflow_template=mlflow_template, training=training, leave_out=LEAVE_OUT, **GENERATOR
     )
     assert run.result.success
     runs = run.model_runs()
@@ -257,9 +263,7 @@ def test_without_news_effect_nothing_is_learned(tmp_path, mlflow_template):
     independent of prices -- and is what the future-article check of the planted-effect test
     catches.)
     """
-    # ml/performance_report (a leaf: no assertion here reads it; a fifth of the run) is drawn in the planted-effect
-    # test above, whose champions come and go; every-version-promoted runs draw it in integration/test_ducklake_profile.py.
-    run = run_graph(tmp_path, mlflow_template, 0.0, training=e2e.PROMOTE_EVERY_VERSION, leave_out=("ml/performance_report",))
+    run = run_graph(tmp_path, mlflow_template, 0.0, training=e2e.PROMOTE_EVERY_VERSION)
 
     # No feature of gold.training_examples -- market or news -- ranks the forward return. Each
     # is known at t and the return after t is noise, so each correlation is 0 up to sampling
