@@ -5,7 +5,7 @@ The same demo landing files go through the user's command (``dagster asset mater
 ``FINSIG_WAREHOUSE=ducklake`` over a catalog database of the local PostgreSQL and a data
 directory. Every table then holds the same rows: count, checksum and every value (the columns
 that say when or by which run a row was written left out). The catalog and data are removed at
-the end, and that is checked.
+the end, and that is checked. The two runs go side by side (two homes: nothing shared).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from finsig_assets import settings
 from finsig_assets.trading_calendar import sessions_between
 from finsig_assets.warehouse import DuckDBWarehouse
 from finsig_assets_tests.ducklake_catalog import temporary_lake
-from finsig_assets_tests.integration.live_dagster import finsig_env, run_cli, twin_home
+from finsig_assets_tests.integration.live_dagster import BackgroundCli, finsig_env, run_cli, twin_home
 from finsig_assets_tests.integration.warehouse_compare import TABLES, differences, digest
 
 pytestmark = pytest.mark.integration
@@ -35,12 +35,9 @@ MODEL_CONFIG = {
 PROMOTE_EVERY_VERSION = {"ops": {"ml__model_fits": {"config": MODEL_CONFIG}, "ml__direction_model": {"config": MODEL_CONFIG}}}
 
 
-def materialize_everything(env: dict[str, str], first: str, last: str) -> float:
-    started = time.perf_counter()
-    run_cli(["finsig_assets.cli", "init-instance"], env)
-    run_cli(["dagster", "asset", "materialize", "-m", "finsig_assets.definitions", "--select", "*",
-             "--partition-range", f"{first}...{last}", "--config-json", json.dumps(PROMOTE_EVERY_VERSION)], env, timeout=900)
-    return time.perf_counter() - started
+def materialize_command(first: str, last: str) -> list[str]:
+    return ["dagster", "asset", "materialize", "-m", "finsig_assets.definitions", "--select", "*",
+            "--partition-range", f"{first}...{last}", "--config-json", json.dumps(PROMOTE_EVERY_VERSION)]  # fmt: skip
 
 
 def test_the_whole_graph_in_ducklake_gives_the_rows_of_the_local_duckdb_profile(tmp_path):
@@ -56,8 +53,12 @@ def test_the_whole_graph_in_ducklake_gives_the_rows_of_the_local_duckdb_profile(
     with temporary_lake(tmp_path / "lake-data") as lake:
         lake_env = finsig_env(lake_home, FINSIG_WAREHOUSE="ducklake", FINSIG_DUCKLAKE_CATALOG=lake.catalog,
                               FINSIG_DUCKLAKE_DATA_PATH=lake.data_path)
-        seconds = {"duckdb": materialize_everything(local_env, first, last),
-                   "ducklake": materialize_everything(lake_env, first, last)}
+        for env in (local_env, lake_env):
+            run_cli(["finsig_assets.cli", "init-instance"], env)
+        with BackgroundCli(materialize_command(first, last), local_env, tmp_path / "duckdb-run.log") as duckdb_run:
+            started = time.perf_counter()
+            run_cli(materialize_command(first, last), lake_env, timeout=900)
+            seconds = {"ducklake": time.perf_counter() - started, "duckdb": duckdb_run.finish(timeout=900)}
         assert not (lake_home / "warehouse.duckdb").exists(), "the DuckLake profile wrote a DuckDB file"
         assert list((tmp_path / "lake-data").rglob("*.parquet")), "no Parquet files under the lake's data path"
 
