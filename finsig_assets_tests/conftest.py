@@ -42,16 +42,17 @@ def landing(tmp_path) -> LandingZone:
 
 # The longest test files first, so that `pytest -n 2 --dist loadfile --no-loadscope-reorder`
 # (make test) runs them on both workers from the start while the short files fill in around them,
-# instead of one worker idling while the other finishes a ten-minute file at the end. Seconds
-# each took in `make test` on 2 cores (CI of 2026-12-07); only the order matters.
+# instead of one worker idling while the other finishes a long file at the end. Seconds each is
+# expected to take in `make test` on 2 cores (measured 2026-12-07 with these files alone on two
+# workers, CPU-bound ones scaled by what the full suite adds); only the order matters.
 LONGEST_FIRST = {
-    "integration/test_daemon_backfill.py": 340,
-    "test_end_to_end_learning.py": 260,
-    "integration/test_production_profile.py": 175,
-    "integration/test_ducklake_profile.py": 135,
-    "integration/test_ui_browser.py": 95,
-    "integration/test_celery_workers.py": 180,  # test_celery_model_backfill.py's 140 s and its own 92 s, merged
+    "integration/test_daemon_backfill.py": 300,
+    "integration/test_production_profile.py": 185,
+    "integration/test_celery_workers.py": 170,
+    "test_end_to_end_learning.py": 140,
+    "integration/test_ducklake_profile.py": 110,
     "ml/test_mlflow_server.py": 60,
+    "integration/test_ui_browser.py": 50,
     "integration/test_crashed_run.py": 30,
 }
 
