@@ -35,6 +35,7 @@ context manager that ends them itself), so the hook is the safety net, not the m
 
 from __future__ import annotations
 
+import fcntl
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,32 @@ from finsig_assets import settings
 from finsig_assets.ml.mlflow_store_location import sqlite_db_path, sync_artifact_root
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\- ]+$")
+_CREATED: set[str] = set()
+
+
+def create_sqlite_store(tracking_uri: str, db: Path) -> None:
+    """Create (or upgrade) a SQLite store's schema under an exclusive lock, once per process.
+
+    MLflow creates the tables and runs its migrations on first use, and two processes doing it
+    at once on a fresh store collide (alembic: "Online migration expected to match one row"):
+    a model run and a predictions run started together on a new home do exactly that. The
+    lock file beside the database makes the first one create it and the others wait and find it.
+    """
+    if tracking_uri in _CREATED:
+        return
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            # Whoever created the file held this lock until the schema was complete.
+            if not db.exists() or db.stat().st_size == 0:
+                from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+                from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+                TrackingStore(tracking_uri, (db.parent / "artifacts").as_uri())
+                RegistryStore(tracking_uri)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _CREATED.add(tracking_uri)
 AUTO = "auto"
 LOCAL_UI_URL = "http://127.0.0.1:5000"
 FINISHED = "FINISHED"  # mlflow.entities.RunStatus.to_string(RunStatus.FINISHED)
@@ -115,6 +142,8 @@ class MlflowTracking(dg.ConfigurableResource):
         if store is not None:
             store.mkdir(parents=True, exist_ok=True)
             db = sqlite_db_path(self.tracking_uri)
+            if db is not None:
+                create_sqlite_store(self.tracking_uri, db)
             if db is not None and self.artifact_location is None:
                 # The artifacts directory exists from the start, so a copy of the home carries
                 # it even before the first run; then the store's recorded locations follow it.

@@ -236,3 +236,30 @@ def test_an_explicit_artifact_location_is_never_rewritten(tmp_path, mlflow_templ
     tracking = MlflowTracking(tracking_uri=f"sqlite:///{db}", experiment_name="finsig-test", ui_url=None, artifact_location=elsewhere)
     assert tracking.client().get_experiment(tracking.experiment_id()).artifact_location == elsewhere
     assert read_marker(db) is None and not (tmp_path / "mlflow" / "artifacts").exists()
+
+
+def test_a_fresh_sqlite_store_is_created_by_one_process_while_the_others_wait(tmp_path):
+    """Two runs starting together on a new home both create MLflow's tables otherwise, and one fails
+    in alembic; the store is created under a lock beside the database."""
+    import fcntl
+    import sqlite3
+    import threading
+
+    from finsig_assets.ml import mlflow_tracking
+
+    db = tmp_path / "mlflow" / "mlflow.db"
+    db.parent.mkdir()
+    uri = f"sqlite:///{db}"
+    with open(db.with_name("mlflow.db.lock"), "a") as held:  # another process creating it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=mlflow_tracking.create_sqlite_store, args=(uri, db))
+        waiting.start()
+        waiting.join(timeout=2)
+        assert waiting.is_alive() and not db.exists()  # it waits and creates nothing meanwhile
+        fcntl.flock(held, fcntl.LOCK_UN)
+    waiting.join(timeout=120)
+    assert not waiting.is_alive()
+    with sqlite3.connect(db) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"experiments", "runs", "registered_models", "model_versions", "alembic_version"} <= tables
+    assert uri in mlflow_tracking._CREATED
