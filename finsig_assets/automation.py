@@ -12,11 +12,15 @@ upstream partition is missing, which a look-back mapping at the start of the his
 model window longer than the history) makes permanent. The condition here is eager's trigger
 without those two parts:
 
-- ``any_deps_updated().since_last_handled()``: some upstream partition was materialized (or
-  is requested on this tick) since this partition last ran or was requested. An update made by
-  a run that also materialized this partition does not count (the whole-graph CLI run and a
-  backfill trigger nothing more), and the first evaluation starts nothing, so switching the
-  automation on over an up-to-date warehouse runs nothing;
+- the upstream became newer than this partition (some upstream partition was materialized after
+  this one's latest materialization, by materialization times: :func:`upstream_newer`), it still
+  is, and this partition has not been requested since; or a parent is requested on this tick (the
+  same run takes both). A partition a run materialized after its upstream -- the whole-graph CLI
+  run, a backfill's later stages -- is up to date, whoever ran it, so those trigger nothing more;
+  one materialized *before* its upstream's latest update (a backfill of D - 1 computed silver D
+  before the sensor's bronze run of D had written) runs again. A requested run that fails is not
+  retried on every tick. The first evaluation starts nothing, so switching the automation on over
+  an up-to-date warehouse runs nothing;
 - no partition upstream -- parents, and their parents, up to bronze -- is in a run or a backfill
   (queued runs included), and this partition is not in one: wait for upstream work to finish,
   never start a second run of the same partition. Dagster's ``any_deps_in_progress`` only looks
@@ -58,12 +62,35 @@ def upstream_in_progress(depth: int = GRAPH_DEPTH) -> dg.AutomationCondition:
     return dg.AutomationCondition.any_deps_match(reach).with_label("any_upstream_in_progress")
 
 
+def upstream_newer() -> dg.AutomationCondition:
+    """Some upstream partition was materialized after this partition's latest materialization.
+
+    Dagster's ``any_deps_updated().since_last_handled()`` drops an update when, between two ticks,
+    this partition was materialized *and* an upstream partition after it: both the trigger and
+    the reset fire on one tick, and without timestamps the reset wins. That happens when a run
+    computes silver D before the landing sensor's bronze run of D has written (a backfill of
+    session D - 1 carries silver D, which reads D - 1's last bar), and the new bronze rows never
+    reach silver. Here the trigger and the reset are both ``newly_updated`` -- the conditions that
+    carry each partition's materialization time -- so ``since`` compares the times: a partition
+    materialized after its upstream is up to date (whoever ran it), one materialized before is not.
+    """
+    updated = dg.AutomationCondition.newly_updated()
+    return dg.AutomationCondition.any_deps_match(updated).since(updated).with_label("upstream_newer")
+
+
 def follows_upstream(on_new_partition: bool = False) -> dg.AutomationCondition:
-    trigger = dg.AutomationCondition.any_deps_updated()
+    handled = (dg.AutomationCondition.newly_requested() | dg.AutomationCondition.initial_evaluation()).with_label("handled")
+    newer = upstream_newer()
+    # The upstream became newer and this partition has not been requested since -- and it still
+    # is newer (a backfill that ran it after its upstream meanwhile leaves nothing to do). A run
+    # that fails is not retried on every tick: the request handled it.
+    trigger = newer.newly_true().since(handled) & newer
+    # A parent requested on this tick: the same run takes this partition too (one run per session).
+    trigger = trigger | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
     if on_new_partition:
-        trigger = dg.AutomationCondition.newly_missing() | trigger
+        trigger = dg.AutomationCondition.newly_missing().since(handled) | trigger
     return (
-        trigger.since_last_handled()
+        trigger
         & ~upstream_in_progress()
         & ~dg.AutomationCondition.in_progress()
         & ~dg.AutomationCondition.any_deps_match(

@@ -96,3 +96,48 @@ def test_a_failed_blocking_check_upstream_holds_the_layer_below(settled):
     )
     got = requested(evaluate(instance, cursor))
     assert "gold/market_features" not in got and "gold/news_signals" not in got
+
+
+MARKET_CANDLES = dg.AssetKey(["bronze", "market_candles"])
+MARKET_BARS = dg.AssetKey(["silver", "market_bars"])
+
+
+def test_an_upstream_update_after_the_partition_ran_still_reaches_it(settled):
+    """Between two ticks silver D is materialized (by a run that read bronze D before its new rows
+    landed: a backfill of D - 1 carries silver D) and then bronze D: silver D must run again.
+    Dagster's since_last_handled let the reset win here and the new rows never reached silver."""
+    instance, cursor = settled
+    day = SESSIONS[30]
+    instance.report_runless_asset_event(dg.AssetMaterialization(MARKET_BARS, partition=day))
+    instance.report_runless_asset_event(dg.AssetMaterialization(MARKET_CANDLES, partition=day))
+    got = requested(evaluate(instance, cursor))
+    assert day in got["silver/market_bars"]
+    assert got["gold/market_features"][0] == day  # and the layers below it, in the same request
+
+
+def test_a_partition_that_ran_after_its_upstream_is_left_alone(settled):
+    """The other order on one tick -- bronze D, then every partition below it again (a backfill's
+    later stages) -- leaves nothing to do: no second run of a backfill's range."""
+    instance, cursor = settled
+    day = SESSIONS[30]
+    instance.report_runless_asset_event(dg.AssetMaterialization(MARKET_CANDLES, partition=day))
+    graph = defs.resolve_asset_graph()
+    below = [k for k in graph.toposorted_asset_keys if k in ALL_KEYS and k.path[0] != "bronze"]
+    for key in below:  # in dependency order, as the backfill's stages run
+        for partition in SESSIONS:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+    got = requested(evaluate(instance, cursor))
+    # Only partitions after the history, never materialized, whose look-back reads the last
+    # sessions (the update reaches them as it would without the backfill); nothing inside it.
+    assert {key: [p for p in partitions if p in SESSIONS] for key, partitions in got.items()} == {key: [] for key in got}
+
+
+def test_a_request_that_never_materializes_is_not_repeated_every_tick(settled):
+    """A failed run is not retried by the automation on every tick; the next upstream change is."""
+    instance, cursor = settled
+    day = SESSIONS[30]
+    instance.report_runless_asset_event(dg.AssetMaterialization(MARKET_CANDLES, partition=day))
+    first = evaluate(instance, cursor)
+    assert day in requested(first)["silver/market_bars"]
+    second = evaluate(instance, first.cursor)  # the requested run failed: nothing was materialized
+    assert "silver/market_bars" not in requested(second)
