@@ -11,11 +11,11 @@ every value per table.
 The reference CLI run starts in the background as soon as the new session's files have landed (the
 landing zone is only read from then on), while the live instance is still working.
 
-The backfill daemon keeps Dagster's 30 s between evaluations here (not ``fast_backfill_daemon``'s
-5 s): with 5 s the backfill's silver run of the new session can start before the sensor's bronze
-run of it has finished, and then (seen once in three) the automation never re-runs that session's
-silver and gold from the new bronze rows -- the live tables lack the session while every partition
-says materialized. A production race, not the test's; the 30 s keep the sensor's run first.
+The backfill daemon evaluates every 5 s here (``fast_backfill_daemon``) instead of Dagster's 30 s.
+That makes it likely that the backfill computes the new session's silver partition (it reads the
+last session's final bar) before the sensor's bronze run of that session has written; the
+automation must then run it again (``automation.upstream_newer``) -- the warehouse comparison
+below fails otherwise, as it did in CI before that fix.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 import pytest
 
 from finsig_assets import settings
-from finsig_assets_tests.integration.live_dagster import BackgroundCli, LiveDagster, finsig_env, run_cli
+from finsig_assets_tests.integration.live_dagster import BackgroundCli, LiveDagster, fast_backfill_daemon, finsig_env, run_cli
 from finsig_assets_tests.integration.warehouse_compare import MODEL_TABLES, TABLES, differences, digest, without_first_model_partition
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def demo_range(home) -> list[str]:
 def test_ui_backfill_with_the_sensor_and_automation_matches_a_cli_run(tmp_path):
     started = time.perf_counter()
     home = tmp_path / "live"
-    env = finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1")
+    env = fast_backfill_daemon(finsig_env(home, FINSIG_LANDING_SETTLE_SECONDS="1"))
     demo_args = ["--articles-per-session", "8", "--seed", "11"]
     run_cli(["finsig_assets.cli", "demo-data", "--sessions", str(SESSIONS), "--home-settings", *demo_args], env)
     # A 10-session training window keeps the 15 models of each run to a couple of seconds each.
@@ -69,6 +69,7 @@ def test_ui_backfill_with_the_sensor_and_automation_matches_a_cli_run(tmp_path):
             t0 = time.perf_counter()
             backfill_id = live.launch_backfill(keys, sessions)
             live.wait(lambda: all(set(sessions) <= live.materialized(k) for k in BRONZE), 300, "the backfill's bronze partitions")
+            live.check_fast_backfill_daemon()
 
             live.set_sensor("landing_sensor", running=True)
             run_cli(["finsig_assets.cli", "demo-data", "--next-session", *demo_args], env)
