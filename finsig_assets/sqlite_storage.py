@@ -26,7 +26,9 @@ This storage is Dagster's own (same files, schema, watchers and migrations) with
   run's planned materializations, as one batch (``store_event_batch``) when
   ``DAGSTER_EVENT_BATCH_SIZE`` is set, which this storage sets for its process unless the
   environment already does -- is written in one transaction per database instead of one per
-  event. Other events of a batch (planned asset checks) are stored one by one, as Dagster does.
+  event, each event serialized once for both databases and each asset key's row written once
+  with what the batch leaves in it. Other events of a batch (planned asset checks) are stored one
+  by one, as Dagster does.
 
 The webserver follows a live run's events by watching its database file (``<run_id>.db``), which
 SQLite only touches at a checkpoint: after a transaction that wrote to a run database, its file's

@@ -81,6 +81,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -521,10 +522,11 @@ def compute_sql_model(
         t0 = time.perf_counter()
         return (*_compute_chunk(model, warehouse, chunk, run_values(model, chunk, config)), time.perf_counter() - t0)
 
-    with ThreadPoolExecutor(max_workers=chunks_in_flight(len(chunks)), thread_name_prefix="sql-chunk") as pool:
-        for i, (chunk, (frame, selected, live, chunk_timings, seconds)) in enumerate(
-            zip(chunks, pool.map(compute, chunks)), start=1
-        ):
+    in_flight = chunks_in_flight(len(chunks))
+    # One chunk (a partition, a short range): computed here, no thread.
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sql-chunk") if in_flight > 1 else nullcontext() as pool:
+        results = pool.map(compute, chunks) if pool is not None else map(compute, chunks)
+        for i, (chunk, (frame, selected, live, chunk_timings, seconds)) in enumerate(zip(chunks, results), start=1):
             frames.append(frame)
             rows_selected += selected
             for name, value in chunk_timings.items():
