@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from finsig_assets.bronze.landing_index import (
     DAYS_TABLE_SCHEMA,
     HELD_KINDS,
     INDEX_SCHEMA,
+    IndexPlan,
     LandedFile,
     indexed_days,
     plan_refresh,
@@ -52,6 +53,7 @@ from finsig_assets.warehouse import Warehouse
 MAX_FILE_WARNINGS = 20
 Span = tuple[int, int, int]  # byte_start, byte_end, first line
 Keep = tuple[dt.date, dt.date]
+WorkItem = tuple[LandedFile, Span | None]  # a file to parse, and its byte span (None: the whole file)
 
 # A file-level problem: one quarantine row per (file, trade date), source_line 0, raw ''.
 FILE_PROBLEM_SCHEMA: dict[str, pl.DataType] = {
@@ -91,7 +93,7 @@ class BatchParse:
     failures: dict[int, LandingReadError] = field(default_factory=dict)
 
 
-ParseBatchFn = Callable[[list[tuple[LandedFile, "Span | None"]], Keep], BatchParse]
+ParseBatchFn = Callable[[list[WorkItem], Keep], BatchParse]
 
 
 def combine_file_days(parts: list[pl.DataFrame]) -> pl.DataFrame:
@@ -140,9 +142,11 @@ class Collected:
         return pl.concat([self.unplaceable.select("kind", "reason"), per_file.select("kind", "reason")])
 
 
-def _groups(items: list, max_files: int, max_bytes: int) -> list[list]:
+def _groups(items: list[WorkItem], max_files: int, max_bytes: int) -> list[list[WorkItem]]:
     """Batches of files: at most ``max_files`` files or about ``max_bytes`` bytes each."""
-    out, current, size = [], [], 0
+    out: list[list[WorkItem]] = []
+    current: list[WorkItem] = []
+    size = 0
     for item in items:
         landed, span = item
         current.append(item)
@@ -174,25 +178,81 @@ def file_problem_rows(
     return pl.DataFrame(rows, schema=FILE_PROBLEM_SCHEMA, orient="row")
 
 
-def collect(
-    *,
-    dataset: str,
+@dataclass(frozen=True)
+class WorkPlan:
+    """What the run reads: the index refresh plan, and the files to parse in order (the changed
+    files whole, then the unchanged files' spans in the run's window)."""
+
+    plan: IndexPlan
+    spans: dict[str, Span]  # unchanged files with records in the window: their byte span
+    work: list[WorkItem]
+    first_seen: dict[str, dt.datetime]
+
+    @property
+    def n_indexing(self) -> int:
+        """The first ``n_indexing`` items of ``work`` are the changed files, parsed whole to re-index them."""
+        return len(self.plan.changed)
+
+
+@dataclass
+class LineTotals:
+    lines: int = 0
+    blank_lines: int = 0
+    duplicate_lines: int = 0
+    non_article_lines: int = 0
+    files_with_rows: int = 0
+
+    def add_counts(self, counts: list[FileCounts]) -> None:
+        for c in counts:
+            self.lines += c.lines
+            self.blank_lines += c.blank_lines
+            self.duplicate_lines += c.duplicate_lines
+            self.non_article_lines += c.non_article_lines
+
+
+@dataclass
+class ParsedWork:
+    """Every batch's frames and counts, gathered as the batches are parsed."""
+
+    placed: list[pl.DataFrame] = field(default_factory=list)
+    index_rows: list[pl.DataFrame] = field(default_factory=list)
+    day_rows: list[pl.DataFrame] = field(default_factory=list)
+    unplaceable: list[pl.DataFrame] = field(default_factory=list)
+    failures: list[tuple[LandedFile, LandingReadError]] = field(default_factory=list)
+    totals: LineTotals = field(default_factory=LineTotals)
+    files_warned: int = 0  # files with unplaceable records (a warning each, up to MAX_FILE_WARNINGS)
+
+
+@dataclass(frozen=True)
+class ParsedFrames:
+    """The parsed batches' frames, concatenated (empty frames of the right schema when none)."""
+
+    placed: pl.DataFrame
+    index_rows: pl.DataFrame
+    day_rows: pl.DataFrame
+    unplaceable: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class NotRead:
+    """Files not read: what the scan skipped, and what failed when read."""
+
+    skipped: list[SkippedEntry]
+    failed_paths: set[str]
+    file_problems: pl.DataFrame
+
+
+def _plan_work(
     warehouse: Warehouse,
     landing_root: Path,
+    dataset: str,
     scope: PartitionScope,
-    parse_batch: ParseBatchFn,
-    placed_schema: dict[str, pl.DataType],
     run_at: dt.datetime,
+    settle: float,
     log: logging.Logger | Any,
-    log_every: int = 500,
-    batch_files: int = 2000,
-    batch_bytes: int = 256 << 20,
-    settle_seconds: float | None = None,
-) -> Collected:
-    started = time.perf_counter()
-    settle = landing_files.settle_seconds() if settle_seconds is None else settle_seconds
+) -> WorkPlan:
+    """Refresh plan of the landing index, and the files (or spans) the run must parse."""
     plan = plan_refresh(warehouse, landing_root, dataset, settle_seconds=settle, log=log)
-    keep: Keep = (scope.first, scope.last)
     log.info(
         f"bronze/{dataset} {scope.label}: {len(plan.files):,} landed files, {len(plan.changed):,} new or changed "
         f"to index, {len(plan.deleted):,} deleted, {len(plan.skipped):,} skipped"
@@ -204,134 +264,166 @@ def collect(
         )
     unchanged = {f.path: f for f in plan.unchanged}
     spans = spans_for_window(warehouse, dataset, scope.window, unchanged)
-    work = [(f, None) for f in plan.changed] + [(unchanged[p], span) for p, span in spans.items()]
-    n_indexing = len(plan.changed)
-    first_seen = plan.first_seen(run_at)
+    work: list[WorkItem] = [(f, None) for f in plan.changed]
+    work += [(unchanged[p], span) for p, span in spans.items()]
+    return WorkPlan(plan=plan, spans=spans, work=work, first_seen=plan.first_seen(run_at))
 
-    placed_frames: list[pl.DataFrame] = []
-    index_frames: list[pl.DataFrame] = []
-    day_frames: list[pl.DataFrame] = []
-    unplaceable_frames: list[pl.DataFrame] = []
-    failures: list[tuple[LandedFile, LandingReadError]] = []
-    totals = dict(lines=0, blank_lines=0, duplicate_lines=0, non_article_lines=0, files_with_rows=0)
+
+def _batch_files(group: list[WorkItem], bp: BatchParse, first_seen: dict[str, dt.datetime], indexing: list[bool]) -> pl.DataFrame:
+    """One row per file of a parsed batch (``file`` is its position in the batch)."""
+    digests = bp.digests or [None] * len(group)
+    return pl.DataFrame(
+        {
+            "file": list(range(len(group))),
+            "source_file": [landed.path for landed, _ in group],
+            "size": [landed.size for landed, _ in group],
+            "mtime_ns": [landed.mtime_ns for landed, _ in group],
+            "first_seen_at": [first_seen[landed.path] for landed, _ in group],
+            "content_sha256": digests,
+            "indexing": indexing,
+            "n_lines": [c.lines for c in bp.counts],
+            "n_blank": [c.blank_lines for c in bp.counts],
+            "non_article": [c.non_article for c in bp.counts],
+        },
+        schema={
+            "file": pl.Int64,
+            "source_file": pl.String,
+            "size": pl.Int64,
+            "mtime_ns": pl.Int64,
+            "first_seen_at": UTC_US,
+            "content_sha256": pl.String,
+            "indexing": pl.Boolean,
+            "n_lines": pl.Int64,
+            "n_blank": pl.Int64,
+            "non_article": pl.Boolean,
+        },
+    )
+
+
+def _placed_rows(bp: BatchParse, files: pl.DataFrame) -> pl.DataFrame:
+    """A batch's placed rows, with their file's ``source_file`` and ``file_first_seen_at``."""
+    return bp.placed.join(
+        files.select("file", "source_file", pl.col("first_seen_at").alias("file_first_seen_at")),
+        on="file",
+        how="left",
+    ).drop("file")
+
+
+def _index_rows(indexing: pl.DataFrame, days: pl.DataFrame, unplaceable: pl.DataFrame, dataset: str, run_at: dt.datetime) -> pl.DataFrame:
+    """The landing index rows of the files a batch re-indexed."""
+    per_file_days = days.group_by("file").agg(pl.col("min_ts").min(), pl.col("max_ts").max(), pl.col("n_records").sum())
+    per_file_unplaceable = unplaceable.group_by("file").agg(pl.len().cast(pl.Int64).alias("n_unplaceable"))
+    return (
+        indexing.join(per_file_days, on="file", how="left")
+        .join(per_file_unplaceable, on="file", how="left")
+        .select(
+            pl.lit(dataset).alias("dataset"),
+            pl.col("source_file").alias("path"),
+            "size",
+            "mtime_ns",
+            "min_ts",
+            "max_ts",
+            "n_lines",
+            pl.col("n_records").fill_null(0),
+            pl.col("n_unplaceable").fill_null(0),
+            "n_blank",
+            "non_article",
+            pl.lit(run_at).alias("indexed_at"),
+            "first_seen_at",
+            "content_sha256",
+        )
+        .cast(INDEX_SCHEMA)
+    )
+
+
+def _add_indexed(
+    parsed: ParsedWork, bp: BatchParse, indexing: pl.DataFrame, dataset: str, run_at: dt.datetime, log: logging.Logger | Any
+) -> None:
+    """Day spans, unplaceable records and index rows of the files a batch re-indexed (a warning per
+    file with unplaceable records, up to MAX_FILE_WARNINGS in the run)."""
+    ids = indexing["file"]
+    days = bp.days.filter(pl.col("file").is_in(ids.implode()))
+    unplaceable = bp.unplaceable.filter(pl.col("file").is_in(ids.implode()))
+    paths = indexing.select("file", pl.col("source_file").alias("path"))
+    parsed.day_rows.append(days.join(paths, on="file").with_columns(pl.lit(dataset).alias("dataset")).select(list(DAYS_TABLE_SCHEMA)))
+    if unplaceable.height:
+        parsed.unplaceable.append(unplaceable.join(indexing.select("file", "source_file"), on="file").drop("file"))
+        per_path = unplaceable.join(indexing.select("file", "source_file"), on="file").group_by("source_file").len()
+        for path, n in per_path.sort("source_file").iter_rows():
+            parsed.files_warned += 1
+            if parsed.files_warned <= MAX_FILE_WARNINGS:
+                log.warning(f"bronze/{dataset}: {path} has {n:,} record(s) with no usable timestamp (quarantined with a NULL trade_date)")
+    parsed.index_rows.append(_index_rows(indexing, days, unplaceable, dataset, run_at))
+
+
+def _parse_work(
+    work_plan: WorkPlan,
+    parse_batch: ParseBatchFn,
+    keep: Keep,
+    dataset: str,
+    run_at: dt.datetime,
+    log: logging.Logger | Any,
+    log_every: int,
+    batch_files: int,
+    batch_bytes: int,
+) -> ParsedWork:
+    """Parse the work in batches, keeping the placed rows of the range and the re-indexed files' index rows."""
+    parsed = ParsedWork()
+    work, n_indexing = work_plan.work, work_plan.n_indexing
     done = next_log = 0
     position = 0
-    warned = 0
     for group in _groups(work, batch_files, batch_bytes):
         bp = parse_batch(group, keep)
-        digests = bp.digests or [None] * len(group)
-        failures += [(group[i][0], err) for i, err in sorted(bp.failures.items())]
-        files = pl.DataFrame(
-            {
-                "file": list(range(len(group))),
-                "source_file": [landed.path for landed, _ in group],
-                "size": [landed.size for landed, _ in group],
-                "mtime_ns": [landed.mtime_ns for landed, _ in group],
-                "first_seen_at": [first_seen[landed.path] for landed, _ in group],
-                "content_sha256": digests,
-                "indexing": [position + i < n_indexing and i not in bp.failures for i in range(len(group))],
-                "n_lines": [c.lines for c in bp.counts],
-                "n_blank": [c.blank_lines for c in bp.counts],
-                "non_article": [c.non_article for c in bp.counts],
-            },
-            schema={
-                "file": pl.Int64,
-                "source_file": pl.String,
-                "size": pl.Int64,
-                "mtime_ns": pl.Int64,
-                "first_seen_at": UTC_US,
-                "content_sha256": pl.String,
-                "indexing": pl.Boolean,
-                "n_lines": pl.Int64,
-                "n_blank": pl.Int64,
-                "non_article": pl.Boolean,
-            },
-        )
+        parsed.failures += [(group[i][0], err) for i, err in sorted(bp.failures.items())]
+        indexing = [position + i < n_indexing and i not in bp.failures for i in range(len(group))]
+        files = _batch_files(group, bp, work_plan.first_seen, indexing)
         position += len(group)
-        for c in bp.counts:
-            totals["lines"] += c.lines
-            totals["blank_lines"] += c.blank_lines
-            totals["duplicate_lines"] += c.duplicate_lines
-            totals["non_article_lines"] += c.non_article_lines
+        parsed.totals.add_counts(bp.counts)
         if bp.placed.height:
-            totals["files_with_rows"] += bp.placed["file"].n_unique()
-            placed_frames.append(
-                bp.placed.join(
-                    files.select("file", "source_file", pl.col("first_seen_at").alias("file_first_seen_at")),
-                    on="file",
-                    how="left",
-                ).drop("file")
-            )
-        indexing = files.filter(pl.col("indexing"))
-        if indexing.height:
-            ids = indexing["file"]
-            days = bp.days.filter(pl.col("file").is_in(ids.implode()))
-            unplaceable = bp.unplaceable.filter(pl.col("file").is_in(ids.implode()))
-            paths = indexing.select("file", pl.col("source_file").alias("path"))
-            day_frames.append(
-                days.join(paths, on="file").with_columns(pl.lit(dataset).alias("dataset")).select(list(DAYS_TABLE_SCHEMA))
-            )
-            if unplaceable.height:
-                unplaceable_frames.append(unplaceable.join(indexing.select("file", "source_file"), on="file").drop("file"))
-                for path, n in (
-                    unplaceable.join(indexing.select("file", "source_file"), on="file")
-                    .group_by("source_file")
-                    .len()
-                    .sort("source_file")
-                    .iter_rows()
-                ):
-                    warned += 1
-                    if warned <= MAX_FILE_WARNINGS:
-                        log.warning(
-                            f"bronze/{dataset}: {path} has {n:,} record(s) with no usable timestamp "
-                            "(quarantined with a NULL trade_date)"
-                        )
-            per_file_days = days.group_by("file").agg(
-                pl.col("min_ts").min(), pl.col("max_ts").max(), pl.col("n_records").sum()
-            )
-            per_file_unplaceable = unplaceable.group_by("file").agg(pl.len().cast(pl.Int64).alias("n_unplaceable"))
-            index_frames.append(
-                indexing.join(per_file_days, on="file", how="left")
-                .join(per_file_unplaceable, on="file", how="left")
-                .select(
-                    pl.lit(dataset).alias("dataset"),
-                    pl.col("source_file").alias("path"),
-                    "size",
-                    "mtime_ns",
-                    "min_ts",
-                    "max_ts",
-                    "n_lines",
-                    pl.col("n_records").fill_null(0),
-                    pl.col("n_unplaceable").fill_null(0),
-                    "n_blank",
-                    "non_article",
-                    pl.lit(run_at).alias("indexed_at"),
-                    "first_seen_at",
-                    "content_sha256",
-                )
-                .cast(INDEX_SCHEMA)
-            )
+            parsed.totals.files_with_rows += bp.placed["file"].n_unique()
+            parsed.placed.append(_placed_rows(bp, files))
+        indexed = files.filter(pl.col("indexing"))
+        if indexed.height:
+            _add_indexed(parsed, bp, indexed, dataset, run_at, log)
         done += len(group)
         if log_every and done >= next_log + log_every:
             next_log = done - done % log_every
             log.info(
                 f"bronze/{dataset}: parsed {done:,}/{len(work):,} files ({min(done, n_indexing):,} indexed), "
-                f"{totals['lines']:,} lines"
+                f"{parsed.totals.lines:,} lines"
             )
+    if parsed.files_warned > MAX_FILE_WARNINGS:
+        log.warning(f"bronze/{dataset}: {parsed.files_warned - MAX_FILE_WARNINGS:,} more file(s) with unplaceable records")
+    return parsed
 
-    if warned > MAX_FILE_WARNINGS:
-        log.warning(f"bronze/{dataset}: {warned - MAX_FILE_WARNINGS:,} more file(s) with unplaceable records")
-    placed = pl.concat(placed_frames, how="vertical") if placed_frames else pl.DataFrame(
-        schema={**placed_schema, "source_file": pl.String, "file_first_seen_at": UTC_US}
+
+def _concat_frames(parsed: ParsedWork, placed_schema: Mapping[str, pl.DataType]) -> ParsedFrames:
+    placed = (
+        pl.concat(parsed.placed, how="vertical")
+        if parsed.placed
+        else pl.DataFrame(schema={**placed_schema, "source_file": pl.String, "file_first_seen_at": UTC_US})
     )
-    index_frame = pl.concat(index_frames) if index_frames else pl.DataFrame(schema=INDEX_SCHEMA)
-    unplaceable = (
-        pl.concat(unplaceable_frames, how="vertical")
-        if unplaceable_frames
-        else pl.DataFrame(schema={**UNPLACEABLE_SCHEMA, "source_file": pl.String})
+    return ParsedFrames(
+        placed=placed,
+        index_rows=pl.concat(parsed.index_rows) if parsed.index_rows else pl.DataFrame(schema=INDEX_SCHEMA),
+        day_rows=pl.concat(parsed.day_rows) if parsed.day_rows else pl.DataFrame(schema=DAYS_TABLE_SCHEMA),
+        unplaceable=(
+            pl.concat(parsed.unplaceable, how="vertical")
+            if parsed.unplaceable
+            else pl.DataFrame(schema={**UNPLACEABLE_SCHEMA, "source_file": pl.String})
+        ),
     )
 
-    # Files not read: what the scan skipped, and what failed when read. Never silent.
+
+def _files_not_read(
+    warehouse: Warehouse,
+    dataset: str,
+    scope: PartitionScope,
+    plan: IndexPlan,
+    failures: list[tuple[LandedFile, LandingReadError]],
+    log: logging.Logger | Any,
+) -> NotRead:
+    """What the scan skipped and what failed when read, logged (never silent) and as file problem rows."""
     failed_paths = {landed.path for landed, _ in failures}
     skipped = plan.skipped + [err.skipped() for _, err in failures]
     for i, entry in enumerate(skipped):
@@ -341,12 +433,17 @@ def collect(
         log.warning(f"bronze/{dataset}: {len(skipped) - MAX_FILE_WARNINGS:,} more landing entries not read")
     indexed_paths = set(plan.indexed["path"].to_list())
     problems = file_problem_rows(warehouse, dataset, scope, skipped, indexed_paths, failed_paths)
+    return NotRead(skipped=skipped, failed_paths=failed_paths, file_problems=problems)
 
-    # Index totals after this refresh (unchanged and held rows as they were, plus the new versions).
+
+def _counters(work_plan: WorkPlan, frames: ParsedFrames, totals: LineTotals, not_read: NotRead) -> dict[str, int]:
+    """The run's file and line counts, with the index totals after this refresh (unchanged and held
+    rows as they were, plus the new versions)."""
+    plan, spans, failed_paths = work_plan.plan, work_plan.spans, not_read.failed_paths
     kept_paths = [f.path for f in plan.unchanged] + plan.held + [f.path for f in plan.changed if f.path in failed_paths]
     surviving = plan.indexed.filter(pl.col("path").is_in(kept_paths))
-    after = pl.concat([surviving.select(index_frame.columns).cast(INDEX_SCHEMA), index_frame])
-    counters = {
+    after = pl.concat([surviving.select(frames.index_rows.columns).cast(INDEX_SCHEMA), frames.index_rows])
+    return {
         "files_landed": len(plan.files),
         "files_indexed": len(plan.changed) - len(failed_paths & {f.path for f in plan.changed}),
         "files_new": len(plan.new),
@@ -354,29 +451,56 @@ def collect(
         "files_read_for_range": len(spans),
         "files_parsed": len(plan.changed) + len(spans) - len(failed_paths),
         "files_outside_range": len(plan.unchanged) - len(spans),
-        "files_not_read": len(skipped),
-        "files_with_rows_in_range": totals["files_with_rows"],
-        "lines_read": totals["lines"],
-        "blank_lines": totals["blank_lines"],
-        "unplaceable_records": unplaceable.height,
+        "files_not_read": len(not_read.skipped),
+        "files_with_rows_in_range": totals.files_with_rows,
+        "lines_read": totals.lines,
+        "blank_lines": totals.blank_lines,
+        "unplaceable_records": frames.unplaceable.height,
         "unplaceable_total": int(after["n_unplaceable"].sum() or 0),
         "non_article_files": int(after["non_article"].sum() or 0),
-        "non_article_lines": totals["non_article_lines"],
-        "duplicate_lines": totals["duplicate_lines"],
+        "non_article_lines": totals.non_article_lines,
+        "duplicate_lines": totals.duplicate_lines,
     }
+
+
+def collect(
+    *,
+    dataset: str,
+    warehouse: Warehouse,
+    landing_root: Path,
+    scope: PartitionScope,
+    parse_batch: ParseBatchFn,
+    placed_schema: Mapping[str, pl.DataType],
+    run_at: dt.datetime,
+    log: logging.Logger | Any,
+    log_every: int = 500,
+    batch_files: int = 2000,
+    batch_bytes: int = 256 << 20,
+    settle_seconds: float | None = None,
+) -> Collected:
+    """Plan the refresh, parse what the range needs, account for the files not read, count."""
+    started = time.perf_counter()
+    settle = landing_files.settle_seconds() if settle_seconds is None else settle_seconds
+    work_plan = _plan_work(warehouse, landing_root, dataset, scope, run_at, settle, log)
+    keep: Keep = (scope.first, scope.last)
+    parsed = _parse_work(work_plan, parse_batch, keep, dataset, run_at, log, log_every, batch_files, batch_bytes)
+    frames = _concat_frames(parsed, placed_schema)
+    not_read = _files_not_read(warehouse, dataset, scope, work_plan.plan, parsed.failures, log)
+    counters = _counters(work_plan, frames, parsed.totals, not_read)
+    plan = work_plan.plan
     return Collected(
         dataset=dataset,
-        placed=placed,
-        index_rows=index_frame,
-        day_rows=pl.concat(day_frames) if day_frames else pl.DataFrame(schema=DAYS_TABLE_SCHEMA),
-        unplaceable_quarantine=quarantine_rows(dataset, unplaceable, run_at, placed=False),
-        unplaceable_summary=reason_summary(unplaceable),
-        replaced_paths=[f.path for f in plan.changed if f.path not in failed_paths] + plan.deleted,
+        placed=frames.placed,
+        index_rows=frames.index_rows,
+        day_rows=frames.day_rows,
+        unplaceable_quarantine=quarantine_rows(dataset, frames.unplaceable, run_at, placed=False),
+        unplaceable_summary=reason_summary(frames.unplaceable),
+        replaced_paths=[f.path for f in plan.changed if f.path not in not_read.failed_paths] + plan.deleted,
         counters=counters,
         parse_seconds=time.perf_counter() - started,
-        skipped=skipped,
-        file_problems=problems,
-        unplaceable=unplaceable,
+        skipped=not_read.skipped,
+        file_problems=not_read.file_problems,
+        unplaceable=frames.unplaceable,
     )
 
 
