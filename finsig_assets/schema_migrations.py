@@ -15,6 +15,10 @@ a new column would then fail deep inside a run. So when a process first writes t
   last one recorded (created, added columns, or found matching), so a warehouse says which
   version of each contract its rows follow.
 
+A DDL file is read as :func:`finsig_assets.warehouse.ddl_text` expands it: a table declared with
+``-- columns of <table> except ...`` (``gold.training_examples``) gains, by the same ADD COLUMN,
+a column added to that other table's DDL, and its hash changes with it.
+
 All of it runs in one transaction: a failure leaves the warehouse as it was.
 """
 
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from finsig_assets.warehouse import table_ddl_files, table_schema
+from finsig_assets.warehouse import ddl_text, table_ddl_files, table_schema
 
 VERSIONS_TABLE = "meta.schema_versions"
 
@@ -95,7 +99,7 @@ def ensure_tables(
     try:
         before = live_columns(conn)
         for path in files:
-            run(path.read_text())
+            run(ddl_text(path))
         # A DDL file may migrate data itself (add a column and fill it from another, in SQL);
         # what is left to add is judged on the tables as its statements left them.
         after = live_columns(conn)
@@ -104,7 +108,7 @@ def ensure_tables(
         for path in files:
             table = path.stem
             declared = table_schema(table, path)
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = hashlib.sha256(ddl_text(path).encode()).hexdigest()
             if table not in before:
                 change = "created"
             else:

@@ -27,7 +27,7 @@ import dagster as dg
 from finsig_assets.automation import follows_upstream
 from finsig_assets.checks.session_freshness import check_spec as freshness_check_spec
 from finsig_assets.partitions import trading_day_partitions
-from finsig_assets.warehouse import table_ddl_path, table_schema
+from finsig_assets.warehouse import DdlError, ddl_text, table_ddl_path, table_schema
 
 SOURCE_LAYERS = frozenset({"bronze"})
 # Who answers for the assets of each layer (Dagster owners: an email or ``team:<name>``). An
@@ -87,7 +87,7 @@ def python_code_version(fn, table: str) -> str:
     h = hashlib.sha256(Path(inspect.getsourcefile(fn)).read_bytes())
     ddl = table_ddl_path(table)
     if ddl.exists():
-        h.update(ddl.read_bytes())
+        h.update(ddl_text(ddl).encode())
     return h.hexdigest()[:16]
 
 
@@ -96,6 +96,8 @@ def table_metadata(table: str) -> dict:
     ``dbt_like_sql/tables``; nothing when it has none (the asset writes no table of that name)."""
     try:
         columns = table_schema(table)
+    except DdlError:
+        raise  # a broken directive is an error, not a table without a DDL
     except (FileNotFoundError, ValueError):
         return {}
     return {

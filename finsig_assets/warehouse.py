@@ -60,8 +60,113 @@ def table_ddl_path(table: str) -> Path:
     return settings.sql_dir() / "tables" / f"{check_table_name(table)}.sql"
 
 
+class DdlError(ValueError):
+    """A DDL file whose ``-- columns of`` directive cannot be expanded (names the file and line)."""
+
+
+# A line that starts like this is a directive, and must then be one in full.
+_DIRECTIVE_START = re.compile(r"^\s*--\s*columns\s+of\b", re.I)
+_DIRECTIVE = re.compile(
+    r"^(?P<indent>\s*)--\s*columns of (?P<table>[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*)"
+    r"(?:\s+except\s+(?P<except>[a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*))?\s*$"
+)
+
+
+def ddl_text(path: Path) -> str:
+    """The text of a DDL file as everything runs, hashes and reads it: the file with each
+    ``-- columns of`` directive expanded. The one place DDL files are read.
+
+    A line ``-- columns of <schema>.<table> [except <column>, ...]`` inside a ``CREATE TABLE``
+    column list stands for the column definitions of that table -- read from its own DDL file
+    beside this one (itself expanded), in its declared order, minus the columns named after
+    ``except`` -- as ``"name" TYPE`` entries, each followed by a comma unless the next SQL line
+    closes the list. Names and types only: constraints (NOT NULL, keys) and comments are not
+    copied, since a table built from another one (e.g. by a LEFT JOIN) may leave its columns NULL.
+    The directive line stays in the text, as a comment, above the columns it stands for.
+
+    So a table that repeats another table's columns (``gold.training_examples`` those of
+    ``gold.market_features`` and ``gold.news_signals``) follows it without a copy: one more
+    column in the upstream DDL is one more column here, for the schema migration (added by
+    ``ALTER TABLE ... ADD COLUMN``), the recorded DDL hash, ``table_schema``/``polars_schema``
+    and the SQL runner's column check alike. A file without a directive is returned as it is
+    (byte for byte, so its recorded hash is unchanged). An unknown table or column, a column
+    excepted twice, or a directive naming itself through other files raises :class:`DdlError`
+    naming the file and line.
+    """
+    return _expanded_ddl(Path(path), ())
+
+
+def _expanded_ddl(path: Path, seen: tuple[Path, ...]) -> str:
+    text = path.read_bytes().decode("utf-8")
+    lines = text.splitlines(keepends=True)
+    if not any(_DIRECTIVE_START.match(line) for line in lines):
+        return text
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if not _DIRECTIVE_START.match(line):
+            out.append(line)
+            continue
+        lineno = index + 1
+        where = f"{path}:{lineno}"
+        m = _DIRECTIVE.match(line.rstrip("\r\n"))
+        if not m:
+            raise DdlError(
+                f"{where}: {line.strip()!r} is not a directive '-- columns of <schema>.<table> "
+                "[except <column>, ...]' (lower-case names)"
+            )
+        table = m.group("table")
+        source = path.parent / f"{table}.sql"
+        if source.resolve() == path.resolve() or source.resolve() in seen:
+            raise DdlError(f"{where}: '-- columns of {table}' refers back to this file ({path.name})")
+        if not source.exists():
+            raise DdlError(f"{where}: '-- columns of {table}': no such table (no DDL file {source})")
+        try:
+            columns = _declared_columns(table, _expanded_ddl(source, (*seen, path.resolve())))
+        except duckdb.Error as exc:
+            raise DdlError(f"{where}: '-- columns of {table}': its DDL {source} does not run: {exc}") from exc
+        if not columns:
+            raise DdlError(f"{where}: '-- columns of {table}': {source} does not create the table {table}")
+        excepted = [c.strip() for c in (m.group("except") or "").split(",") if c.strip()]
+        names = [name for name, _ in columns]
+        unknown = [c for c in excepted if c not in names]
+        if unknown:
+            raise DdlError(
+                f"{where}: '-- columns of {table}' excepts {', '.join(unknown)}, which {table} does not have "
+                f"(its columns: {', '.join(names)})"
+            )
+        repeated = sorted({c for c in excepted if excepted.count(c) > 1})
+        if repeated:
+            raise DdlError(f"{where}: '-- columns of {table}' excepts {', '.join(repeated)} twice")
+        kept = [(name, kind) for name, kind in columns if name not in excepted]
+        if not kept:
+            raise DdlError(f"{where}: '-- columns of {table}' leaves no column")
+        comma = _more_columns_follow(lines[index + 1 :])
+        newline = "\r\n" if line.endswith("\r\n") else "\n"
+        out.append(line if line.endswith(("\n", "\r")) else line + newline)
+        for i, (name, kind) in enumerate(kept):
+            last = i == len(kept) - 1
+            out.append(f'{m.group("indent")}"{name}" {kind}{"," if comma or not last else ""}{newline}')
+    return "".join(out)
+
+
+def _more_columns_follow(rest: list[str]) -> bool:
+    """Whether the column list goes on after a directive: the next line that is neither blank nor a
+    plain comment is another directive or SQL that does not start with ``)``."""
+    for line in rest:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("--"):
+            if _DIRECTIVE_START.match(line):
+                return True
+            continue
+        return not stripped.startswith(")")
+    return False
+
+
 def table_schema(table: str, ddl_path: Path | None = None) -> tuple[tuple[str, str], ...]:
-    """``(column, DuckDB type)`` of ``table`` in declaration order, read from its DDL file.
+    """``(column, DuckDB type)`` of ``table`` in declaration order, read from its DDL file
+    (expanded, :func:`ddl_text`).
 
     The DDL in ``dbt_like_sql/tables`` is the contract; assets select their output columns from
     here instead of keeping a copy that could drift from it.
@@ -69,7 +174,7 @@ def table_schema(table: str, ddl_path: Path | None = None) -> tuple[tuple[str, s
     path = ddl_path or table_ddl_path(table)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no DDL for table {table}")
-    rows = _declared_columns(table, path.read_text())
+    rows = _declared_columns(table, ddl_text(path))
     if not rows:
         raise ValueError(f"{path} does not create the table {table}")
     return rows
@@ -400,7 +505,7 @@ class DuckDBWarehouse(Warehouse):
                 _SCHEMA_READY.add(key)
                 return
         for ddl in table_ddl_files():
-            conn.execute(ddl.read_text())
+            conn.execute(ddl_text(ddl))
 
 
 # DuckDB files whose tables this process has checked against the DDL: (path, device, inode).

@@ -1,4 +1,10 @@
 -- One row per bar: gold.market_features joined with gold.news_signals, plus labels by timestamp.
+-- The feature columns are not repeated here: the two '-- columns of <table> except ...'
+-- directives at the end of the column list stand for the columns of gold.market_features and
+-- gold.news_signals (minus the keys), as their own DDL files declare them, in that order
+-- (finsig_assets/warehouse.py, ddl_text). So a new market or news feature is one column in its
+-- table's DDL (and its SQL model): the SELECT takes f.* / n.*, and an existing warehouse gains
+-- the column here by the schema migration's ADD COLUMN.
 -- Contract for the ml/ layer (finsig_assets/ml/training_table.py):
 --   * key / label columns are the ones named below up to label_up;
 --   * every other DOUBLE / INTEGER / BIGINT column is a model feature, discovered from this
@@ -19,49 +25,9 @@ CREATE TABLE IF NOT EXISTS gold.training_examples (
     sentiment_model VARCHAR,               -- model(s) that scored the news in the 24-h window; NULL when none
     fwd_return_30m  DOUBLE,                -- label (NULL: horizon crosses the close or a gap)
     label_up        BOOLEAN,               -- fwd_return_30m > 0 (NULL likewise)
-    -- market features (as gold.market_features)
-    ret_1m                                   DOUBLE,
-    ret_5m                                   DOUBLE,
-    ret_15m                                  DOUBLE,
-    ret_30m                                  DOUBLE,
-    ret_60m                                  DOUBLE,
-    realized_vol_30                          DOUBLE,
-    realized_vol_60                          DOUBLE,
-    parkinson_vol_30                         DOUBLE,
-    garman_klass_vol_30                      DOUBLE,
-    rogers_satchell_vol_30                   DOUBLE,
-    yang_zhang_vol_30                        DOUBLE,
-    rsi_14                                   DOUBLE,
-    macd                                     DOUBLE,
-    macd_signal                              DOUBLE,
-    macd_hist                                DOUBLE,
-    bb_position_20                           DOUBLE,
-    bb_width_20                              DOUBLE,
-    atr_14                                   DOUBLE,
-    volume_z_60                              DOUBLE,
-    minute_of_session                        DOUBLE,
-    minutes_to_close                         DOUBLE,
-    -- news features (as gold.news_signals; trailing windows (ts - w, ts] by available_at)
-    news_count_15m                           INTEGER,
-    news_sentiment_mean_15m                  DOUBLE,
-    news_positive_mean_15m                   DOUBLE,
-    news_negative_mean_15m                   DOUBLE,
-    news_neutral_mean_15m                    DOUBLE,
-    news_confidence_weighted_sentiment_15m   DOUBLE,
-    news_count_60m                           INTEGER,
-    news_sentiment_mean_60m                  DOUBLE,
-    news_positive_mean_60m                   DOUBLE,
-    news_negative_mean_60m                   DOUBLE,
-    news_neutral_mean_60m                    DOUBLE,
-    news_confidence_weighted_sentiment_60m   DOUBLE,
-    news_count_240m                          INTEGER,
-    news_sentiment_mean_240m                 DOUBLE,
-    news_positive_mean_240m                  DOUBLE,
-    news_negative_mean_240m                  DOUBLE,
-    news_neutral_mean_240m                   DOUBLE,
-    news_confidence_weighted_sentiment_240m  DOUBLE,
-    news_sentiment_mean_1440m                DOUBLE,
-    news_decayed_sentiment                   DOUBLE,
-    news_sentiment_surprise_60m              DOUBLE,
-    news_minutes_since_last                  DOUBLE
+    -- The features, in their tables' declared order (finsig_assets/warehouse.py, ddl_text, expands
+    -- each directive below into those columns' names and types before anything reads this file):
+    -- news features trail by available_at over (ts - w, ts].
+    -- columns of gold.market_features except instrument, ts, trade_date
+    -- columns of gold.news_signals except instrument, ts, trade_date, sentiment_model
 );

@@ -107,7 +107,7 @@ from finsig_assets.table_checks import (
     validate_checks,
 )
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import Warehouse, fetch_frame, table_schema
+from finsig_assets.warehouse import DdlError, Warehouse, fetch_frame, table_schema
 
 #: Parameters every model may reference, with their types (documentation and error messages).
 STANDARD_PARAMETERS: dict[str, str] = {
@@ -237,6 +237,8 @@ def _parse_config(path: Path, line: int, text: str) -> dict[str, Any]:
 def _table_columns(path: Path, ddl_path: Path, table: str) -> tuple[tuple[str, str], ...]:
     try:
         return table_schema(table, ddl_path)
+    except DdlError as exc:  # a '-- columns of' directive that does not expand: its own file and line
+        raise SqlModelError(f"{exc} (the DDL of {table}, written by {path.name})") from None
     except duckdb.Error as exc:
         raise _fail(ddl_path, None, f"DDL for {table} (model {path.name}) does not run: {exc}") from exc
     except ValueError:

@@ -29,7 +29,7 @@ import polars as pl
 
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import fetch_frame, scratch_catalog
+from finsig_assets.warehouse import ddl_text, fetch_frame, scratch_catalog
 
 CALENDAR_RELATION = "calendar_sessions"
 EXAMPLES = 5
@@ -216,12 +216,15 @@ def validate_checks(checks: Sequence[TableCheck], ddl_for: Callable[[str], Path]
     does not parse, a parameter no value exists for: each raises :class:`CheckDefinitionError`
     naming the check, at load time rather than in the middle of a backfill.
     """
+    ddls = []
+    for table in sorted({t for check in checks for t in check.tables}):
+        path = ddl_for(table)
+        if not path.exists():
+            raise CheckDefinitionError(f"no DDL for {table} (expected {path})")
+        ddls.append(ddl_text(path))  # before the scratch catalog: expanding a directive uses it too
     with scratch_catalog() as conn:
-        for table in sorted({t for check in checks for t in check.tables}):
-            path = ddl_for(table)
-            if not path.exists():
-                raise CheckDefinitionError(f"no DDL for {table} (expected {path})")
-            conn.execute(path.read_text())
+        for ddl in ddls:
+            conn.execute(ddl)
         # An empty table of the calendar's columns (registering the polars frame would load pyarrow,
         # 50 ms of every process's start-up).
         from finsig_assets.materialization_metadata import sql_type
