@@ -84,7 +84,7 @@ def follows_upstream(on_new_partition: bool = False) -> dg.AutomationCondition:
     # The upstream became newer and this partition has not been requested since -- and it still
     # is newer (a backfill that ran it after its upstream meanwhile leaves nothing to do). A run
     # that fails is not retried on every tick: the request handled it.
-    trigger = newer.newly_true().since(handled) & newer
+    trigger: dg.AutomationCondition = newer.newly_true().since(handled) & newer
     # A parent requested on this tick: the same run takes this partition too (one run per session).
     trigger = trigger | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested())
     if on_new_partition:

@@ -106,7 +106,9 @@ class DuckLakeWarehouse(Warehouse):
         try:
             with psycopg2.connect(self.catalog, connect_timeout=5) as pg, pg.cursor() as cur:
                 cur.execute("SELECT to_regclass('ducklake_metadata') IS NOT NULL")
-                return bool(cur.fetchone()[0])
+                row = cur.fetchone()
+                assert row is not None  # a SELECT without FROM returns one row
+                return bool(row[0])
         except psycopg2.OperationalError:
             return False
 
@@ -137,9 +139,12 @@ class DuckLakeWarehouse(Warehouse):
                 return
             if not settings.is_url(self.data_path):
                 Path(self.data_path).mkdir(parents=True, exist_ok=True)
+            def run_ddl(ddl: str) -> None:
+                conn.execute(ducklake_ddl(ddl))
+
             for attempt in range(10):
                 try:
-                    schema_migrations.ensure_tables(conn, self.location, lambda ddl: conn.execute(ducklake_ddl(ddl)))
+                    schema_migrations.ensure_tables(conn, self.location, run_ddl)
                     break
                 except duckdb.TransactionException as exc:
                     if not self.commit_conflict(exc) or attempt == 9:

@@ -41,13 +41,16 @@ the run and frees its slots, but does not revoke Celery tasks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 from dagster._config import Field, Noneable, Selector, StringSource
 from dagster._core.definitions.executor_definition import (
     IN_PROC_CONFIG,
     MULTI_PROC_CONFIG,
+    ExecutorConfig,
+    ExecutorRequirement,
     _core_in_process_executor_creation,
     _core_multiprocess_executor_creation,
     multiple_process_executor_requirements,
@@ -164,7 +167,7 @@ FINSIG_CELERY_CONFIG = {
 }
 
 
-def celery_executor_from_config(config: dict) -> FinsigCeleryExecutor:
+def celery_executor_from_config(config: Mapping[str, Any]) -> FinsigCeleryExecutor:
     """The executor a run with ``execution: config: celery: {config}`` gets (the workers build their app from ``{}``)."""
     return FinsigCeleryExecutor(
         broker=config.get("broker") or settings.celery_broker(),
@@ -176,7 +179,7 @@ def celery_executor_from_config(config: dict) -> FinsigCeleryExecutor:
     )
 
 
-def _requirements(executor_config) -> list:
+def _requirements(executor_config: ExecutorConfig) -> Sequence[ExecutorRequirement]:
     return multiple_process_executor_requirements() if {"multiprocess", "celery"} & set(executor_config) else []
 
 
@@ -192,7 +195,15 @@ def finsig_executor(init_context: dg.InitExecutorContext) -> Executor:
     """Dagster's in-process, multiprocess or Celery executor; the run's worker process is recorded for run monitoring."""
     config = init_context.executor_config
     if "celery" in config:
-        return WorkerRecordingExecutor(celery_executor_from_config(config["celery"]))
+        return WorkerRecordingExecutor(celery_executor_from_config(_selected(config, "celery")))
     if "multiprocess" in config:
-        return WorkerRecordingExecutor(_core_multiprocess_executor_creation(config["multiprocess"]))
-    return WorkerRecordingExecutor(_core_in_process_executor_creation(config["in_process"]))
+        return WorkerRecordingExecutor(_core_multiprocess_executor_creation(_selected(config, "multiprocess")))
+    return WorkerRecordingExecutor(_core_in_process_executor_creation(_selected(config, "in_process")))
+
+
+def _selected(config: ExecutorConfig, name: str) -> Mapping[str, Any]:
+    """The config of the executor the Selector chose (a mapping, as the config schema requires)."""
+    section = config[name]
+    if not isinstance(section, Mapping):
+        raise TypeError(f"executor config {name!r} is not a mapping: {section!r}")
+    return section

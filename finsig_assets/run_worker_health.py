@@ -142,10 +142,13 @@ def orphaned_step_workers(instance: dg.DagsterInstance, run_id: str) -> list[psu
     """The step processes of ``run_id`` that outlived its worker (only in this PID namespace)."""
     found = []
     for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_WORKER_STARTED):
-        metadata = getattr(record.dagster_event.event_specific_data, "metadata", None) or {}
+        metadata = getattr(record.get_dagster_event().event_specific_data, "metadata", None) or {}
         pid_value = metadata.get("pid")
+        raw_pid = getattr(pid_value, "value", pid_value)
+        if raw_pid is None:
+            continue
         try:
-            pid = int(getattr(pid_value, "value", pid_value))
+            pid = int(raw_pid)
             process = psutil.Process(pid)
             started = process.create_time()
         except (TypeError, ValueError, psutil.NoSuchProcess):

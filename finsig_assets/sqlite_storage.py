@@ -45,10 +45,12 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from dagster import AssetKey
+from dagster import _check as check
 from dagster._config import StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
@@ -72,7 +74,13 @@ MAX_RUN_ENGINES = 16
 
 
 def _is_asset_event(event: EventLogEntry) -> bool:
-    return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key)
+    dagster_event = event.dagster_event
+    return bool(dagster_event and dagster_event.event_type in ASSET_EVENTS and dagster_event.asset_key)
+
+
+def _asset_key(event: EventLogEntry) -> AssetKey:
+    """The asset key of an asset event (one ``_is_asset_event`` accepts)."""
+    return check.not_none(event.get_dagster_event().asset_key)
 
 
 def _evict_oldest_runs(cache: OrderedDict, release) -> None:
@@ -96,7 +104,7 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
         super().__init__(base_dir, inst_data)
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
-    def store_event_batch(self, events: list[EventLogEntry]) -> None:
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Consecutive asset events of one run in one transaction per database, any other event
         as ``store_event`` stores it, in the batch's order."""
         group: list[EventLogEntry] = []
@@ -138,12 +146,12 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
         merged: dict[str, dict] = {}
         done: set[str] = set()
         for event, event_id in zip(reversed(events), reversed(event_ids), strict=True):
-            key = event.dagster_event.asset_key.to_string()
+            key = _asset_key(event).to_string()
             if key in done:
                 continue
             values = self._get_asset_entry_values(event, event_id, index_columns)
             merged[key] = values | merged.get(key, {})
-            if event.dagster_event.is_step_materialization:
+            if event.get_dagster_event().is_step_materialization:
                 done.add(key)
         for key, values in merged.items():
             if not values:
@@ -157,7 +165,7 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
         """Dagster's own rows -- one PLANNED row per partition of the run -- with the event serialized
         once, not once per row: a check planned over a five-year range serialized its 1,260-partition
         event 1,260 times (quadratic; seconds before a run could start)."""
-        planned = event.dagster_event.event_specific_data
+        planned = event.get_dagster_event().asset_check_planned_data
         partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
         serialized = serialize_value(event)
         timestamp = self._event_insert_timestamp(event)
@@ -217,6 +225,7 @@ class FewerFlushesSqliteEventLogStorage(SqliteEventLogStorage):
             self._anchor(shard)
             with engine.connect() as conn:
                 raw = conn.connection.dbapi_connection
+                assert raw is not None  # a connection checked out of the pool holds its DBAPI connection
                 changes = raw.total_changes
                 with conn.begin():
                     yield conn

@@ -84,7 +84,10 @@ def python_code_version(fn, table: str) -> str:
     """The asset's ``code_version``: a hash of the module that defines it and of its table's DDL,
     so that changing either marks the asset's materializations -- and everything downstream --
     stale in the UI (Dagster compares code versions)."""
-    h = hashlib.sha256(Path(inspect.getsourcefile(fn)).read_bytes())
+    source = inspect.getsourcefile(fn)
+    if source is None:
+        raise TypeError(f"{fn!r} has no source file to hash for its code version")
+    h = hashlib.sha256(Path(source).read_bytes())
     ddl = table_ddl_path(table)
     if ddl.exists():
         h.update(ddl_text(ddl).encode())

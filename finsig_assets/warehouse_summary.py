@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from finsig_assets.one_row import one_row
 from finsig_assets.p_values import format_p
 from finsig_assets.warehouse import DuckDBWarehouse, Warehouse
 from finsig_assets.warehouse_profiles import configured_warehouse
@@ -24,12 +25,12 @@ def summarize(warehouse: Warehouse) -> str:
             ).fetchall()}
             qualified = f'"{schema}"."{name}"'
             if "trade_date" in columns:
-                n, days, first, last = conn.execute(
-                    f"SELECT count(*), count(DISTINCT trade_date), min(trade_date), max(trade_date) FROM {qualified}"
-                ).fetchone()
+                n, days, first, last = one_row(
+                    conn, f"SELECT count(*), count(DISTINCT trade_date), min(trade_date), max(trade_date) FROM {qualified}"
+                )
                 span = f"{first}..{last}" if first else "-"
             else:
-                n, days, span = conn.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0], "", ""
+                n, days, span = one_row(conn, f"SELECT count(*) FROM {qualified}")[0], "", ""
             lines.append(f"{schema + '.' + name:<32} {n:>10,}  {days!s:>8}  {span}")
         if ("bronze", "quarantine") in tables:
             reasons = conn.execute(

@@ -25,7 +25,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -47,6 +47,9 @@ from finsig_assets.bronze.records import (
 )
 from finsig_assets.trading_calendar import assign_trade_dates
 
+if TYPE_CHECKING:
+    from finsig_assets.bronze.records import ColumnTypes
+
 NON_ARTICLE_FILE_NAMES = landing_files.NON_ARTICLE_FILE_NAMES  # decided in one place, with the sensor
 ARTICLE_KEYS = frozenset({"article_id", "headline", "published_at", "body", "url"})
 REQUIRED = ("article_id", "headline", "published_at")
@@ -54,7 +57,7 @@ _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 _OPTIONAL_TEXT = ("url", "source", "collection_method")
 _OPTIONAL_BOOL = ("sp500_relevant", "content_fetched")
 
-ARTICLE_SCHEMA: dict[str, pl.DataType] = {
+ARTICLE_SCHEMA: ColumnTypes = {
     "article_id": pl.String,
     "headline": pl.String,
     "body": pl.String,
@@ -68,7 +71,7 @@ ARTICLE_SCHEMA: dict[str, pl.DataType] = {
     "content_fetched": pl.Boolean,
 }
 
-PLACED_SCHEMA: dict[str, pl.DataType] = {
+PLACED_SCHEMA: ColumnTypes = {
     "trade_date": pl.Date,
     "ts": UTC_US,
     "source_line": pl.Int64,
@@ -182,6 +185,7 @@ def _validate(obj: dict[str, Any], published_ns: int | None) -> dict[str, Any]:
             raise RecordRejected("wrong_type", f"collected_at must be a string, got {json_type(collected)} {show(collected)}")
         instant = parse_instant(collected, "collected_at")
         if instant.ns is None:
+            assert instant.reason is not None  # parse_instant gives every instant it cannot parse a reason
             raise RecordRejected("unparsable_collected_at", instant.reason)
         out["collected_at"] = _ns_to_datetime(instant.ns)
     else:

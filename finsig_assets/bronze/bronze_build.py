@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
@@ -33,6 +33,9 @@ from finsig_assets.landing_zone import LandingZone
 from finsig_assets.materialization_metadata import materialize_result
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.warehouse import Warehouse, table_columns
+
+if TYPE_CHECKING:
+    from finsig_assets.bronze.records import ColumnTypes
 
 
 @dataclass
@@ -58,7 +61,7 @@ class BronzeDataset:
     asset_key: Sequence[str]
     table: str
     sort_by: tuple[str, ...]
-    placed_schema: Mapping[str, pl.DataType]
+    placed_schema: ColumnTypes
     deduplicate: Callable[[pl.DataFrame, Collected, Path], Deduplicated]  # (accepted records, collected, landing root)
     # Counts the partitions add from their own numbers and rows (e.g. identical duplicates by
     # difference), given {session: counts} and the rows written.
@@ -129,7 +132,8 @@ def build_bronze(
         f"parse {collected.parse_seconds:.1f}s, write {write_seconds:.1f}s"
     )
 
-    per_partition = per_session_counts(
+    # Counts per session, to which the rejection rate (a float) is added below.
+    per_partition: dict[dt.date, dict[str, Any]] = per_session_counts(
         scope.sessions,
         rows_written=rows,
         accepted_records=accepted_days,

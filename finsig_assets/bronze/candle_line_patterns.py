@@ -24,7 +24,12 @@ both kinds of line meet them in the same vectorised stage.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
+
+if TYPE_CHECKING:
+    from finsig_assets.bronze.records import ColumnTypes
 
 _WS = r"[ \t\r\n]*"
 _NUMBER = r"(-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,20})?(?:[eE][-+]?[0-9]{1,2})?)"
@@ -74,7 +79,7 @@ FLATTENED = (
 )
 FLATTENED_GROUPS = ("time_str", "instrument", "open", "high", "low", "close", "volume", "collected_str")
 
-MATCHED_SCHEMA: dict[str, pl.DataType] = {
+MATCHED_SCHEMA: ColumnTypes = {
     "row": pl.Int64,
     "time_str": pl.String,
     "open": pl.Float64,

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -63,6 +63,9 @@ from finsig_assets.bronze.records import (
 )
 from finsig_assets.trading_calendar import assign_trade_dates, session_frame
 
+if TYPE_CHECKING:
+    from finsig_assets.bronze.records import ColumnTypes
+
 DEFAULT_INSTRUMENT = "SPX500_USD"
 READ_HINT_BYTES = 8 << 20  # ~50k lines per chunk
 _PRICE_FIELDS = ("open", "high", "low", "close")
@@ -71,7 +74,7 @@ _NUMBER = (int, float)
 _NS_PER_MINUTE = 60_000_000_000
 
 # Columns of the "placed" frame a candle parse returns (payload is null on rejected rows).
-PLACED_SCHEMA: dict[str, pl.DataType] = {
+PLACED_SCHEMA: ColumnTypes = {
     "trade_date": pl.Date,
     "ts": UTC_US,
     "source_line": pl.Int64,
@@ -299,7 +302,7 @@ _NO_PRE_CHECK = (
     pl.lit(None, pl.String).alias("pre_reason"),
     pl.lit(False).alias("incomplete"),
 )
-WALKED_SCHEMA: dict[str, pl.DataType] = {
+WALKED_SCHEMA: ColumnTypes = {
     **MATCHED_SCHEMA,
     "pre_kind": pl.String,
     "pre_reason": pl.String,
@@ -368,6 +371,12 @@ def walk_lines(lines: list[bytes], rows: list[int], settings: CandleSettings, bo
     default_instrument = settings.default_instrument
     accepted = settings.instruments
     number = _NUMBER
+    # The prices as decoded: checked with ``type(x) in number`` (exact int or float, never bool),
+    # which a type checker does not narrow.
+    o: Any
+    h: Any
+    lo: Any
+    c: Any
     out: list[tuple] = []
     append = out.append
     blank_rows: list[int] = []

@@ -23,10 +23,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -50,13 +50,16 @@ from finsig_assets.landing_files import LandingReadError, SkippedEntry
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.warehouse import Warehouse
 
+if TYPE_CHECKING:
+    from finsig_assets.bronze.records import ColumnTypes
+
 MAX_FILE_WARNINGS = 20
 Span = tuple[int, int, int]  # byte_start, byte_end, first line
 Keep = tuple[dt.date, dt.date]
 WorkItem = tuple[LandedFile, Span | None]  # a file to parse, and its byte span (None: the whole file)
 
 # A file-level problem: one quarantine row per (file, trade date), source_line 0, raw ''.
-FILE_PROBLEM_SCHEMA: dict[str, pl.DataType] = {
+FILE_PROBLEM_SCHEMA: ColumnTypes = {
     "source_file": pl.String,
     "source_line": pl.Int64,
     "trade_date": pl.Date,
@@ -332,7 +335,8 @@ def _index_rows(indexing: pl.DataFrame, days: pl.DataFrame, unplaceable: pl.Data
             "first_seen_at",
             "content_sha256",
         )
-        .cast(INDEX_SCHEMA)
+        # polars types cast()'s argument as Mapping[str | selector | dtype, ...], which no Mapping[str, ...] matches (invariant keys)
+        .cast(INDEX_SCHEMA)  # type: ignore[arg-type]
     )
 
 
@@ -397,7 +401,7 @@ def _parse_work(
     return parsed
 
 
-def _concat_frames(parsed: ParsedWork, placed_schema: Mapping[str, pl.DataType]) -> ParsedFrames:
+def _concat_frames(parsed: ParsedWork, placed_schema: ColumnTypes) -> ParsedFrames:
     placed = (
         pl.concat(parsed.placed, how="vertical")
         if parsed.placed
@@ -442,7 +446,9 @@ def _counters(work_plan: WorkPlan, frames: ParsedFrames, totals: LineTotals, not
     plan, spans, failed_paths = work_plan.plan, work_plan.spans, not_read.failed_paths
     kept_paths = [f.path for f in plan.unchanged] + plan.held + [f.path for f in plan.changed if f.path in failed_paths]
     surviving = plan.indexed.filter(pl.col("path").is_in(kept_paths))
-    after = pl.concat([surviving.select(frames.index_rows.columns).cast(INDEX_SCHEMA), frames.index_rows])
+    # polars' cast() typing: see _index_rows.
+    surviving_rows = surviving.select(frames.index_rows.columns).cast(INDEX_SCHEMA)  # type: ignore[arg-type]
+    after = pl.concat([surviving_rows, frames.index_rows])
     return {
         "files_landed": len(plan.files),
         "files_indexed": len(plan.changed) - len(failed_paths & {f.path for f in plan.changed}),
@@ -470,7 +476,7 @@ def collect(
     landing_root: Path,
     scope: PartitionScope,
     parse_batch: ParseBatchFn,
-    placed_schema: Mapping[str, pl.DataType],
+    placed_schema: ColumnTypes,
     run_at: dt.datetime,
     log: logging.Logger | Any,
     log_every: int = 500,
@@ -521,9 +527,9 @@ def commit(
     placed_problems = quarantine_rows(collected.dataset, problems.filter(pl.col("trade_date").is_not_null()), run_at)
     unplaced_problems = quarantine_rows(collected.dataset, problems.filter(pl.col("trade_date").is_null()), run_at, placed=False)
     parts = [q for q in (quarantine, placed_problems) if q.height]
-    quarantine = pl.concat([q.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA) for q in parts]) if parts else pl.DataFrame(
-        schema=QUARANTINE_SCHEMA
-    )
+    # polars' cast() typing: see _index_rows.
+    typed = [q.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA) for q in parts]  # type: ignore[arg-type]
+    quarantine = pl.concat(typed) if parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     with warehouse.transaction() as tx:
         mark_stale_sessions(tx, collected.dataset, collected.replaced_paths, collected.day_rows, scope, run_at)
         write_index_changes(

@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -47,10 +47,13 @@ from finsig_assets.landing_files import UNREADABLE, UNSETTLED, LandedFile, Landi
 from finsig_assets.trading_calendar import OwnershipWindow
 from finsig_assets.warehouse import Transaction, Warehouse, polars_schema
 
+if TYPE_CHECKING:
+    from finsig_assets.bronze.records import ColumnTypes
+
 __all__ = ["LandedFile", "IndexPlan", "plan_refresh", "settled_scan", "spans_for_window", "write_index_changes"]
 
-INDEX_SCHEMA: dict[str, pl.DataType] = polars_schema("meta.landing_files")  # from the DDL (the contract)
-DAYS_TABLE_SCHEMA: dict[str, pl.DataType] = {"dataset": pl.String, "path": pl.String, **DAY_SPAN_SCHEMA}
+INDEX_SCHEMA: ColumnTypes = polars_schema("meta.landing_files")  # from the DDL (the contract)
+DAYS_TABLE_SCHEMA: ColumnTypes = {"dataset": pl.String, "path": pl.String, **DAY_SPAN_SCHEMA}
 
 # Skips of a file that is still there, only not readable now: its index rows stay.
 HELD_KINDS = frozenset({UNREADABLE, UNSETTLED})
@@ -135,7 +138,8 @@ def plan_refresh(
     held_files = {s.path for s in found.skipped if s.kind in HELD_KINDS and not s.is_dir}
     held_dirs = tuple(s.path + "/" for s in found.skipped if s.kind in HELD_KINDS and s.is_dir)
     held = sorted(p for p in known if p not in files and (p in held_files or p.startswith(held_dirs)))
-    changed, unchanged = [], []
+    changed: list[LandedFile] = []
+    unchanged: list[LandedFile] = []
     for rel in sorted(files):
         f = files[rel]
         (unchanged if known.get(rel) == (f.size, f.mtime_ns) else changed).append(f)

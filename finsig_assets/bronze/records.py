@@ -11,14 +11,18 @@ import datetime as dt
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 import polars as pl
 
 from finsig_assets.landing_files import safe_text  # noqa: F401  (one definition, shared)
 from finsig_assets.warehouse import polars_schema
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 RAW_MAX_CHARS = 500
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -33,10 +37,13 @@ RFC3339_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 
 UTC_US = pl.Datetime("us", "UTC")
 
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = polars_schema("bronze.quarantine")  # from the DDL (the contract)
+# Columns and their polars types: a type class (pl.Int64) or an instance (UTC_US), as polars takes them.
+ColumnTypes: TypeAlias = "Mapping[str, PolarsDataType]"
+
+QUARANTINE_SCHEMA: ColumnTypes = polars_schema("bronze.quarantine")  # from the DDL (the contract)
 
 # What the parsers hand back for records that cannot be placed (no usable timestamp).
-UNPLACEABLE_SCHEMA: dict[str, pl.DataType] = {
+UNPLACEABLE_SCHEMA: ColumnTypes = {
     "source_line": pl.Int64,
     "kind": pl.String,
     "reason": pl.String,
@@ -44,7 +51,7 @@ UNPLACEABLE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 # Per (file, trade_date): where that day's records sit in the file, so a partition reads a slice.
-DAY_SPAN_SCHEMA: dict[str, pl.DataType] = {
+DAY_SPAN_SCHEMA: ColumnTypes = {
     "trade_date": pl.Date,
     "n_records": pl.Int64,
     "byte_start": pl.Int64,
@@ -77,6 +84,8 @@ def day_spans(placed: pl.DataFrame) -> pl.DataFrame:
 
 class RecordRejected(Exception):
     """Raised inside the record validators; carries the kind and the human-readable reason."""
+
+    time: str | None = None  # a rejected candle's usable time string, set by candle_records.classify_candle
 
     def __init__(self, kind: str, reason: str):
         reason = safe_text(reason)  # reasons quote input; they must still be storable text

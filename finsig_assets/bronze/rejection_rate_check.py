@@ -23,6 +23,7 @@ check is what alerts. One result per run, describing the whole range.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import dagster as dg
 import polars as pl
@@ -76,7 +77,7 @@ def check_spec(asset_key: list[str]) -> dg.AssetCheckSpec:
 
 
 def rejection_rate_result(
-    asset_key: list[str],
+    asset_key: Sequence[str],
     accepted: int,
     summary: pl.DataFrame,
     threshold: float,

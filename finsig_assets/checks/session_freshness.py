@@ -83,12 +83,12 @@ def freshness_result(
     start = dt.date.fromisoformat(settings.partitions_start())
     day = expected_session(now)
     deadline = cutoff_utc(day) + grace()
-    metadata = {
+    metadata: dict[str, dg.MetadataValue] = {
         "expected_partition": dg.MetadataValue.text(day.isoformat()),
         "deadline": dg.MetadataValue.timestamp(deadline.timestamp()),
     }
 
-    def result(passed: bool, description: str, **extra) -> dg.AssetCheckResult:
+    def result(passed: bool, description: str, **extra: dg.MetadataValue) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
             asset_key=key,
             check_name=CHECK_NAME,
@@ -125,11 +125,12 @@ def evaluate_deadline(instance: dg.DagsterInstance, cursor: str | None, now: dt.
         return dg.SensorResult(skip_reason=dg.SkipReason(f"{day} was checked after its deadline; next: the next session's"))
     events = []
     for path in CHECKED_ASSETS:
-        r = freshness_result(instance, dg.AssetKey(path), now)
+        key = dg.AssetKey(path)
+        r = freshness_result(instance, key, now)
         events.append(
             dg.AssetCheckEvaluation(
-                asset_key=r.asset_key,
-                check_name=r.check_name,
+                asset_key=key,
+                check_name=CHECK_NAME,
                 passed=r.passed,
                 severity=r.severity,
                 description=r.description,

@@ -104,6 +104,13 @@ def select_sessions(first_session: str, n_sessions: int) -> pl.DataFrame:
     return chosen
 
 
+def _noon_offset_minutes(day: dt.date) -> int:
+    """New York's UTC offset at noon on ``day``, in minutes."""
+    offset = dt.datetime.combine(day, dt.time(12), NEW_YORK).utcoffset()
+    assert offset is not None  # NEW_YORK is a zone: an aware datetime has an offset
+    return offset // dt.timedelta(minutes=1)
+
+
 def build_grid(first_session: str, n_sessions: int) -> TradingGrid:
     chosen = select_sessions(first_session, n_sessions)
     window_start: dt.datetime = chosen["window_start"][0]
@@ -116,10 +123,7 @@ def build_grid(first_session: str, n_sessions: int) -> TradingGrid:
     days = np.arange(np.datetime64(first_day, "D"), np.datetime64(last_day, "D") + 1)
     day_int = days.astype(np.int64)
     dow = (day_int + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    offsets = np.array(
-        [dt.datetime.combine(d, dt.time(12), NEW_YORK).utcoffset() // dt.timedelta(minutes=1) for d in days.tolist()],
-        dtype=np.int64,
-    )
+    offsets = np.array([_noon_offset_minutes(d) for d in days.tolist()], dtype=np.int64)
 
     # Classify each New York day with the whole calendar (not just the chosen sessions).
     frame = session_frame().filter(

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 from finsig_assets import settings
-from finsig_assets.demo_data.landing_writer import write_demo_landing
+from finsig_assets.demo_data.landing_writer import DemoSummary, write_demo_landing
 from finsig_assets.trading_calendar import is_session, next_session, previous_session, sessions_between
 
 DEMO_RANGE_SETTING = "FINSIG_DEMO_RANGE"
@@ -163,7 +163,7 @@ def materialize_range() -> tuple[str, str]:
     return first, max(last, latest)
 
 
-def land_next_session(root: Path, args: argparse.Namespace) -> tuple[str, list[str], object]:
+def land_next_session(root: Path, args: argparse.Namespace) -> tuple[str, list[str], DemoSummary]:
     """Write the session after the demo's last aside, then move its files into ``root``."""
     first, last = demo_range()
     day = next_session(last).isoformat()

@@ -273,7 +273,7 @@ def _english_space(tone: int) -> list[tuple[str, str, str, str]]:
 
 def english_headlines(tones: np.ndarray, rng: np.random.Generator) -> tuple[list[str], list[str], np.ndarray]:
     """A headline for each tone (in order), its subject, and the index of the company it names."""
-    companies = rng.integers(0, len(COMPANIES), tones.shape[0])
+    companies = rng.integers(0, len(COMPANIES), int(tones.shape[0]))
     headlines: list[str] = [""] * tones.shape[0]
     subjects: list[str] = [""] * tones.shape[0]
     for tone in TONES:

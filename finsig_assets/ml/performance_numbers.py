@@ -90,6 +90,14 @@ def predicted_sessions(preds: pl.DataFrame, through: dt.date | None = None) -> l
     return rows["trade_date"].unique().sort().to_list()
 
 
+def _earliest(dates: pl.Series) -> dt.date:
+    """The earliest of ``dates`` (trade dates: never null)."""
+    first = dates.min()
+    if not isinstance(first, dt.date):
+        raise TypeError(f"{dates.name}: the earliest value is {first!r}, not a date")
+    return first
+
+
 def earliest_needed(days: pl.DataFrame, window_sessions: int, history_sessions: int) -> dt.date | None:
     """The first session to read so a report up to the last of ``days`` has full charts.
 
@@ -103,7 +111,7 @@ def earliest_needed(days: pl.DataFrame, window_sessions: int, history_sessions: 
     ordered = days.sort("trade_date", descending=True)
     labelled = ordered.filter(pl.col("labelled"))["trade_date"].head(history_sessions + window_sessions - 1)
     predicted = ordered["trade_date"].head(history_sessions)
-    candidates = [s.min() for s in (labelled, predicted) if s.len()]
+    candidates = [_earliest(s) for s in (labelled, predicted) if s.len()]
     return min(candidates) if candidates else None
 
 

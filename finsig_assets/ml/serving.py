@@ -28,6 +28,7 @@ from finsig_assets import settings
 from finsig_assets.ml.champion_history import CHAMPION, TAG_RTH_ONLY, RegisteredVersion, alias_holder
 from finsig_assets.ml.mlflow_tracking import MlflowTracking
 from finsig_assets.ml.training_table import TABLE
+from finsig_assets.one_row import one_row
 from finsig_assets.warehouse import DuckDBWarehouse, Warehouse, WarehouseLockTimeout
 from finsig_assets.warehouse_profiles import configured_warehouse
 
@@ -160,15 +161,15 @@ def serving_example(
                 "(the table changed since it was trained; materialize ml/direction_model again)"
             )
         if session is None:
-            session = conn.execute(f"SELECT max(e.trade_date) FROM {TABLE} e WHERE true{where_rth}").fetchone()[0]
+            session = one_row(conn, f"SELECT max(e.trade_date) FROM {TABLE} e WHERE true{where_rth}")[0]
             if session is None:
                 raise ServingExampleError(
                     f"{TABLE} has no {'regular-hours ' if rth_only else ''}bars in {warehouse.location}: "
                     "materialize gold/training_examples first (`make demo`)"
                 )
-        has_predictions = conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ml' AND table_name = 'predictions'"
-        ).fetchone()[0]
+        has_predictions = one_row(
+            conn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ml' AND table_name = 'predictions'"
+        )[0]
         stored = "p.p_up, p.model_version" if has_predictions else "NULL::DOUBLE, NULL::INTEGER"
         join = (
             " LEFT JOIN ml.predictions p ON p.instrument = e.instrument AND p.ts = e.ts AND p.model_name = $name"

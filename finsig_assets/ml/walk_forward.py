@@ -100,7 +100,7 @@ def session_folds(
     sessions = sorted({d.item() for d in np.unique(days)})
     blocks = session_blocks(sessions, n_folds, scheme, validation_fraction)
     label_end = ts + h
-    folds = []
+    folds: list[Fold] = []
     for block in blocks:
         block_days = np.array(block, dtype="datetime64[D]")
         in_val = np.isin(days, block_days)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,7 +187,7 @@ def landing_state(
 MAX_RANGES_PER_TICK = 12
 
 
-def contiguous_ranges(keys: list[str], valid_keys: list[str], max_ranges: int = MAX_RANGES_PER_TICK) -> list[tuple[str, str]]:
+def contiguous_ranges(keys: Sequence[str], valid_keys: Sequence[str], max_ranges: int = MAX_RANGES_PER_TICK) -> list[tuple[str, str]]:
     """Runs of consecutive partition keys: one ranged run each, so nothing between them is redone.
 
     Sparse files (a record every few sessions over years) would make hundreds of runs; above

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import dagster as dg
 import polars as pl
@@ -38,6 +38,9 @@ from finsig_assets.sentiment.scoring_types import (
     SentimentBackend,
     check_text_mode,
 )
+
+if TYPE_CHECKING:
+    from finsig_assets.sentiment.finbert_scorer import FinBERTScorer
 
 BACKEND_ENV = "FINSIG_SENTIMENT_BACKEND"
 BACKENDS = ("finbert", "lexicon", "auto")
@@ -142,8 +145,10 @@ class SentimentResource(FinBERTResource):
             "dtype": scorer.dtype,
         }
         if scorer.backend == "finbert":
-            info["dtype_choice"] = scorer.dtype_note
-            info["attention"] = scorer.attn_implementation or "default"
+            # The scorer load_scorer returned (its module, which imports torch, is imported only then).
+            finbert = cast("FinBERTScorer", scorer)
+            info["dtype_choice"] = finbert.dtype_note
+            info["attention"] = finbert.attn_implementation or "default"
         if self._fallback_reason:
             info["backend_fallback"] = "FinBERT unavailable, used the lexicon: " + self._fallback_reason.splitlines()[0]
         return info

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def sort_longest_first(lengths: Sequence[int]) -> np.ndarray:
+def sort_longest_first(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
     """Indices of ``lengths`` from longest to shortest (stable: equal lengths keep input order)."""
     arr = np.asarray(lengths, dtype=np.int64)
     return np.argsort(-arr, kind="stable")

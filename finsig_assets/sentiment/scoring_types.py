@@ -60,6 +60,8 @@ class SentimentBackend(Protocol):
     @property
     def sentiment_model(self) -> str: ...
 
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
+
     def score_articles(
         self,
         headlines: Sequence[str],

@@ -180,8 +180,8 @@ def score_articles_with(
     return aggregate_chunks(chunks, np.asarray(distinct_probs)[take] if len(take) else distinct_probs)
 
 
-def word_windows(words: Sequence[str], counts: Sequence[int], limit: int) -> list[tuple[int, int]]:
-    """Cut a run of words (with their token counts) into near-equal windows of <= ``limit`` tokens.
+def word_windows(words: Sequence[object], counts: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    """Cut a run of words (strings, or their spans: only their number matters here; with their token counts) into near-equal windows of <= ``limit`` tokens.
 
     Near-equal, not greedy: a 70-token sentence becomes 35 + 35, not 64 + 6. A single word longer
     than ``limit`` gets a window of its own (the caller cuts it further or lets truncation act).

@@ -33,6 +33,7 @@ row count, RTH rows, gaps and first/last bar; the run's totals as ``run_*``.
 
 import datetime as dt
 import time
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -175,11 +176,12 @@ def _stats() -> list[pl.Expr]:
     ]
 
 
-def _readable(stats: dict[str, object]) -> dict[str, object]:
-    out = {k: stats[k] for k in EMPTY_SUMMARY}
+def _readable(stats: dict[str, Any]) -> dict[str, object]:
+    """A day's summary row (polars values: ints, floats, datetimes) as metadata values."""
+    out: dict[str, object] = {k: stats[k] for k in EMPTY_SUMMARY}
     for key in ("rth_rows", "instruments", "gaps_over_5_min"):
-        out[key] = int(out[key])
-    out["max_gap_minutes"] = float(out["max_gap_minutes"]) if out["max_gap_minutes"] is not None else "n/a"
+        out[key] = int(stats[key])
+    out["max_gap_minutes"] = float(stats["max_gap_minutes"]) if stats["max_gap_minutes"] is not None else "n/a"
     out["first_ts"], out["last_ts"] = stats["first_ts"].isoformat(), stats["last_ts"].isoformat()
     return out
 
