@@ -1,5 +1,5 @@
 -- asset: gold/market_features
--- description: One row per silver bar: time-based log returns, realized/range volatility estimators, Wilder RSI-14, MACD 12/26/9, Bollinger 20/2, Wilder ATR-14, volume z-score, session clock.
+-- description: One row per silver bar: time-based log returns over 1-360 minutes, realized/range volatility estimators and vol of vol, Wilder RSI 14/20, MACD 12/26/9, Bollinger 20/2, SMA/EMA 7-50, Wilder ATR-14 and ADX-14, momentum and ROC, high-low range, volume z-score and ratios, Amihud illiquidity, rolling VWAP, session clock.
 -- deps: silver/market_bars
 -- lookback_sessions: 3
 -- python_post: recursive_indicators
@@ -108,29 +108,41 @@ returns AS (
            ln(k.close / r5.close)  AS ret_5m,
            ln(k.close / r15.close) AS ret_15m,
            ln(k.close / r30.close) AS ret_30m,
-           ln(k.close / r60.close) AS ret_60m
+           ln(k.close / r60.close) AS ret_60m,
+           ln(k.close / r120.close) AS ret_120m,
+           ln(k.close / r240.close) AS ret_240m,
+           ln(k.close / r360.close) AS ret_360m
     FROM closes AS k
     LEFT JOIN close_at_minute AS r1  ON k.instrument = r1.instrument  AND r1.minute_no  = k.minute_no - 1
     LEFT JOIN close_at_minute AS r5  ON k.instrument = r5.instrument  AND r5.minute_no  = k.minute_no - 5
     LEFT JOIN close_at_minute AS r15 ON k.instrument = r15.instrument AND r15.minute_no = k.minute_no - 15
     LEFT JOIN close_at_minute AS r30 ON k.instrument = r30.instrument AND r30.minute_no = k.minute_no - 30
     LEFT JOIN close_at_minute AS r60 ON k.instrument = r60.instrument AND r60.minute_no = k.minute_no - 60
+    LEFT JOIN close_at_minute AS r120 ON k.instrument = r120.instrument AND r120.minute_no = k.minute_no - 120
+    LEFT JOIN close_at_minute AS r240 ON k.instrument = r240.instrument AND r240.minute_no = k.minute_no - 240
+    LEFT JOIN close_at_minute AS r360 ON k.instrument = r360.instrument AND r360.minute_no = k.minute_no - 360
 ),
 
 terms AS (
     SELECT b.*, r.prev_close, r.ret_1m, r.ret_5m, r.ret_15m, r.ret_30m, r.ret_60m,
+           r.ret_120m, r.ret_240m, r.ret_360m,
            ln(b.high / b.low)                                                          AS hl,
            ln(b.close / b.open)                                                        AS co,
            ln(b.high / b.close) * ln(b.high / b.open) + ln(b.low / b.close) * ln(b.low / b.open) AS rs_term,
-           ln(b.open / r.prev_close)                                                   AS oc_prev
+           ln(b.open / r.prev_close)                                                   AS oc_prev,
+           abs(r.ret_1m) / nullif(b.volume, 0)                                         AS amihud_term,
+           (b.high + b.low + b.close) / 3 * b.volume                                   AS typical_value
     FROM bars AS b
     JOIN returns AS r USING (instrument, ts)
 ),
 
 rolled AS (
     SELECT instrument, ts, trade_date, open, high, low, close, volume, minutes_to_close,
-           prev_close, ret_1m, ret_5m, ret_15m, ret_30m, ret_60m,
+           prev_close, ret_1m, ret_5m, ret_15m, ret_30m, ret_60m, ret_120m, ret_240m, ret_360m,
            row_number()         OVER w    AS bar_no,
+           lag(high)            OVER w    AS prev_high,
+           lag(low)             OVER w    AS prev_low,
+           lag(close, 10)       OVER w    AS close_10_bars_ago,
            stddev_samp(ret_1m)  OVER w30 AS sd_ret_30,
            stddev_samp(ret_1m)  OVER w60 AS sd_ret_60,
            avg(hl * hl)         OVER w30 AS mean_hl2_30,
@@ -138,16 +150,38 @@ rolled AS (
            avg(rs_term)         OVER w30 AS mean_rs_30,
            var_samp(oc_prev)    OVER w30 AS var_oc_30,
            var_samp(co)         OVER w30 AS var_co_30,
+           avg(close)           OVER w7  AS sma_7,
+           avg(close)           OVER w14 AS sma_14,
            avg(close)           OVER w20 AS sma_20,
+           avg(close)           OVER w21 AS sma_21,
+           avg(close)           OVER w50 AS sma_50,
            stddev_pop(close)    OVER w20 AS sd_pop_20,
+           avg(volume)          OVER w20 AS mean_vol_20,
            avg(volume)          OVER w60 AS mean_vol_60,
-           stddev_samp(volume)  OVER w60 AS sd_vol_60
+           stddev_samp(volume)  OVER w60 AS sd_vol_60,
+           avg(amihud_term)     OVER w30 AS mean_amihud_30,
+           sum(typical_value)   OVER w30 AS sum_typical_value_30,
+           sum(volume)          OVER w30 AS sum_vol_30
     FROM terms
     WINDOW
         w   AS (PARTITION BY instrument ORDER BY ts),
+        w7  AS (w ROWS BETWEEN 6 PRECEDING AND CURRENT ROW),
+        w14 AS (w ROWS BETWEEN 13 PRECEDING AND CURRENT ROW),
         w20 AS (w ROWS BETWEEN 19 PRECEDING AND CURRENT ROW),
+        w21 AS (w ROWS BETWEEN 20 PRECEDING AND CURRENT ROW),
         w30 AS (w ROWS BETWEEN 29 PRECEDING AND CURRENT ROW),
+        w50 AS (w ROWS BETWEEN 49 PRECEDING AND CURRENT ROW),
         w60 AS (w ROWS BETWEEN 59 PRECEDING AND CURRENT ROW)
+),
+
+-- Volatility of volatility: the spread of realized_vol_30 over the last 30 bars, a window over
+-- a window, so it needs its own pass (60 bars: 31 for the first realized_vol_30, 29 more).
+vol_of_vol AS (
+    SELECT instrument, ts,
+           stddev_samp(CASE WHEN bar_no >= 31 THEN sd_ret_30 END) OVER (
+               PARTITION BY instrument ORDER BY ts ROWS BETWEEN 29 PRECEDING AND CURRENT ROW
+           ) AS sd_rv_30
+    FROM rolled
 )
 
 SELECT
@@ -159,6 +193,9 @@ SELECT
     r.ret_15m,
     r.ret_30m,
     r.ret_60m,
+    r.ret_120m,
+    r.ret_240m,
+    r.ret_360m,
     -- Realized volatility: sample std of the 1-minute log returns of the last 30 / 60 bars.
     CASE WHEN r.bar_no >= 31 THEN r.sd_ret_30 END                              AS realized_vol_30,
     CASE WHEN r.bar_no >= 61 THEN r.sd_ret_60 END                              AS realized_vol_60,
@@ -178,6 +215,27 @@ SELECT
     -- Volume z-score over the last 60 bars (this bar included), sample std; NULL if flat.
     CASE WHEN r.bar_no >= 60
          THEN (r.volume - r.mean_vol_60) / nullif(r.sd_vol_60, 0) END           AS volume_z_60,
+    -- Simple moving averages of the close (TA-Lib SMA): price levels.
+    CASE WHEN r.bar_no >= 7  THEN r.sma_7  END                                 AS sma_7,
+    CASE WHEN r.bar_no >= 14 THEN r.sma_14 END                                 AS sma_14,
+    CASE WHEN r.bar_no >= 21 THEN r.sma_21 END                                 AS sma_21,
+    CASE WHEN r.bar_no >= 50 THEN r.sma_50 END                                 AS sma_50,
+    -- Momentum and rate of change over 10 bars (TA-Lib MOM / ROC): close - close 10 bars
+    -- earlier, and 100 * (close / that close - 1). By bars, like TA-Lib (the ret_* are by time).
+    r.close - r.close_10_bars_ago                                              AS momentum_10,
+    100 * (r.close / r.close_10_bars_ago - 1)                                  AS roc_10,
+    -- The bar's high-low range relative to its close.
+    (r.high - r.low) / r.close                                                 AS hl_range,
+    -- Volume against its mean over the last 20 / 60 bars (this bar included); NULL if that is 0.
+    CASE WHEN r.bar_no >= 20 THEN r.volume / nullif(r.mean_vol_20, 0) END      AS volume_ratio_20,
+    CASE WHEN r.bar_no >= 60 THEN r.volume / nullif(r.mean_vol_60, 0) END      AS volume_ratio_60,
+    -- Amihud illiquidity: mean of |ret_1m| / volume over the last 30 bars, bars with volume 0
+    -- left out (NULL when all are). Volume is the CFD's tick volume, so this is per tick.
+    CASE WHEN r.bar_no >= 31 THEN r.mean_amihud_30 END                         AS amihud_30,
+    -- Rolling VWAP over the last 30 bars, typical price (H + L + C) / 3; NULL if no volume.
+    CASE WHEN r.bar_no >= 30 THEN r.sum_typical_value_30 / nullif(r.sum_vol_30, 0) END AS vwap_30,
+    -- Volatility of volatility: sample std of realized_vol_30 over the last 30 bars.
+    CASE WHEN r.bar_no >= 60 THEN v.sd_rv_30 END                               AS vol_of_vol_30,
     -- Minutes from the regular-hours open (09:30 New York) of the bar's trade_date to the bar
     -- open; negative for the overnight bars before it (as low as about -930 on a normal day,
     -- lower after weekends/holidays). calendar_sessions is registered by the runner.
@@ -187,6 +245,9 @@ SELECT
     r.close      AS _close,
     r.high       AS _high,
     r.low        AS _low,
-    r.prev_close AS _prev_close
+    r.prev_close AS _prev_close,
+    r.prev_high  AS _prev_high,
+    r.prev_low   AS _prev_low
 FROM rolled AS r
+JOIN vol_of_vol AS v USING (instrument, ts)
 LEFT JOIN calendar_sessions AS s ON s.trade_date = r.trade_date

@@ -27,5 +27,28 @@ CREATE TABLE IF NOT EXISTS gold.market_features (
     atr_14                 DOUBLE,  -- Wilder ATR (alpha = 1/14); true range uses the previous bar's close
     volume_z_60            DOUBLE,  -- (volume - mean) / sample std over the last 60 bars
     minute_of_session      DOUBLE,  -- minutes from 09:30 New York of trade_date to ts; negative before the open
-    minutes_to_close       DOUBLE   -- from silver: bar open to the regular-hours close
+    minutes_to_close       DOUBLE,  -- from silver: bar open to the regular-hours close
+    -- The rest of the replaced system's catalogue (appended, so a migrated warehouse has the
+    -- columns in the same order as a new one).
+    ret_120m               DOUBLE,  -- ln(close / close of the last bar at or before ts - 120 minutes)
+    ret_240m               DOUBLE,  -- ... ts - 240 minutes
+    ret_360m               DOUBLE,  -- ... ts - 360 minutes
+    rsi_20                 DOUBLE,  -- Wilder RSI (alpha = 1/20), 0..100
+    sma_7                  DOUBLE,  -- mean close of the last 7 bars (a price level)
+    sma_14                 DOUBLE,  -- ... 14 bars
+    sma_21                 DOUBLE,  -- ... 21 bars
+    sma_50                 DOUBLE,  -- ... 50 bars
+    ema_7                  DOUBLE,  -- EMA of the close, alpha = 2 / (7 + 1) (a price level)
+    ema_14                 DOUBLE,  -- ... 14
+    ema_21                 DOUBLE,  -- ... 21
+    ema_50                 DOUBLE,  -- ... 50
+    adx_14                 DOUBLE,  -- Wilder ADX 14, 0..100
+    momentum_10            DOUBLE,  -- close - close 10 bars earlier (price units)
+    roc_10                 DOUBLE,  -- 100 * (close / close 10 bars earlier - 1)
+    hl_range               DOUBLE,  -- (high - low) / close of the bar
+    volume_ratio_20        DOUBLE,  -- volume / mean volume of the last 20 bars
+    volume_ratio_60        DOUBLE,  -- volume / mean volume of the last 60 bars
+    amihud_30              DOUBLE,  -- mean |ret_1m| / volume over the last 30 bars with volume > 0
+    vwap_30                DOUBLE,  -- sum(typical price * volume) / sum(volume), last 30 bars (a price level)
+    vol_of_vol_30          DOUBLE   -- sample std of realized_vol_30 over the last 30 bars
 );

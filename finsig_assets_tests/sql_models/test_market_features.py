@@ -14,6 +14,7 @@ import pytest
 from finsig_assets.partition_scope import PartitionScope
 from finsig_assets.settings import sql_dir
 from finsig_assets.sql_models import compute_sql_model, load_sql_model, market_features
+from finsig_assets.sql_models.recursive_indicators import MIN_WARMUP_BARS
 from finsig_assets.trading_calendar import NEW_YORK, sessions_between
 from finsig_assets_tests.sql_models.synthetic_bars import (
     finish_silver,
@@ -85,7 +86,7 @@ def test_partitions_alone_equal_the_whole_range(bars, tmp_path):
     # Still true at the smallest warm-up the step accepts (computed directly, no Dagster).
     model = _model()
     for key in SESSIONS:
-        part = compute_sql_model(model, alone_wh, PartitionScope.of(key), {"warmup_bars": 500}).frame
+        part = compute_sql_model(model, alone_wh, PartitionScope.of(key), {"warmup_bars": MIN_WARMUP_BARS}).frame
         assert_features_equal(part, whole.filter(pl.col("trade_date") == dt.date.fromisoformat(key)))
 
 
@@ -141,7 +142,7 @@ def test_returns_look_back_by_time_to_the_last_bar_at_or_before(tmp_path):
     out = compute_sql_model(_model(), warehouse_with_bars(tmp_path / "w.duckdb", bars), PartitionScope.of(FIRST, last)).frame
     ts = bars["ts"].dt.epoch("us").to_numpy()
     close = bars["close"].to_numpy()
-    for h in (1, 5, 15, 30, 60):
+    for h in (1, 5, 15, 30, 60, 120, 240, 360):
         ref = np.searchsorted(ts, ts - h * 60_000_000, side="right") - 1  # last bar with ts' <= t - h
         expected = np.where(ref >= 0, np.log(close / close[np.maximum(ref, 0)]), np.nan)
         got = out[f"ret_{h}m"].to_numpy()
@@ -154,6 +155,7 @@ def test_returns_look_back_by_time_to_the_last_bar_at_or_before(tmp_path):
     i = int(after_weekend[0])
     assert out["ret_1m"][i] == pytest.approx(math.log(close[i] / close[i - 1]), rel=1e-12)
     assert out["ret_60m"][i] == pytest.approx(math.log(close[i] / close[i - 1]), rel=1e-12)
+    assert out["ret_360m"][i] == pytest.approx(math.log(close[i] / close[i - 1]), rel=1e-12)
 
 
 def test_session_clock_and_columns(bars, tmp_path):
@@ -169,7 +171,8 @@ def test_session_clock_and_columns(bars, tmp_path):
         if dtype == pl.Float64:
             values = out[column].drop_nulls().to_numpy()
             assert np.isfinite(values).all(), f"{column} has NaN/inf"
-    assert 0 <= out["rsi_14"].min() and out["rsi_14"].max() <= 100
+    for column in ("rsi_14", "rsi_20", "adx_14"):
+        assert 0 <= out[column].min() and out[column].max() <= 100, column
     assert math.isclose(out["bb_position_20"].median(), 0.5, abs_tol=0.15)
 
 
@@ -179,9 +182,15 @@ def test_flat_prices_give_nulls_not_nan(tmp_path):
     )
     out = compute_sql_model(_model(), warehouse_with_bars(tmp_path / "w.duckdb", bars), PartitionScope.of(FIRST)).frame
     tail = out.tail(100)
-    for column in ("bb_position_20", "volume_z_60", "rsi_14"):
+    for column in ("bb_position_20", "volume_z_60", "rsi_14", "rsi_20", "adx_14"):
         assert tail[column].is_null().all(), column
     assert (tail["ret_60m"] == 0).all() and (tail["parkinson_vol_30"] == 0).all() and (tail["atr_14"] == 0).all()
+    for column in ("ret_360m", "momentum_10", "roc_10", "hl_range", "amihud_30", "vol_of_vol_30"):
+        assert (tail[column] == 0).all(), column
+    for column in ("volume_ratio_20", "volume_ratio_60"):
+        assert (tail[column] == 1).all(), column
+    for column in ("sma_50", "ema_50", "vwap_30"):
+        assert (tail[column] - 100.0).abs().max() < 1e-9, column
 
 
 def test_sql_never_looks_forward_by_construction():
@@ -196,7 +205,7 @@ def test_sql_never_looks_forward_by_construction():
                      r"rows between unbounded preceding and current row", body)
     lookbacks = re.findall(r"left join close_at_minute as (r\d+)\s+on k\.instrument = \1\.instrument\s+"
                            r"and \1\.minute_no\s+= k\.minute_no - (\d+)", body)
-    assert sorted(int(h) for _, h in lookbacks) == [1, 5, 15, 30, 60]
+    assert sorted(int(h) for _, h in lookbacks) == [1, 5, 15, 30, 60, 120, 240, 360]
     assert all(name == f"r{h}" for name, h in lookbacks)
     frames = re.findall(r"rows between (\d+) preceding and current row", body)
     assert frames and all(int(n) < 60 for n in frames)
