@@ -79,7 +79,7 @@ from finsig_assets.ml.champion_history import CHAMPION, alias_holder, champion_a
 from finsig_assets.ml.direction_training import TrainingDataError, TrainingOutcome, data_sha256, train_direction_model
 from finsig_assets.ml.fit_store import stored_fit
 from finsig_assets.ml.model_fits import ASSET_KEY as MODEL_FITS_KEY
-from finsig_assets.ml.training_config import DirectionModelConfig, check_config
+from finsig_assets.ml.training_config import DirectionModelConfig, check_config, model_features
 from finsig_assets.ml.training_window import (  # noqa: F401 (MixedSentimentModelsError, check_single_sentiment_model: named here too)
     STATUS_INSUFFICIENT,
     STATUS_NO_DATA,
@@ -207,7 +207,7 @@ def direction_model(
     # A backfill may split the registering into runs; they go in session order (registration_order.py).
     wait_for_earlier_registrations(context, warehouse, scope.first)
     started = time.perf_counter()
-    features = discover_features(warehouse)
+    features = model_features(config, discover_features(warehouse))
     sessions = scope.sessions
     first_window = window_sessions(previous_session(scope.first), config.window_sessions)[0]
     last_window = previous_session(scope.last)

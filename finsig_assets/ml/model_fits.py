@@ -38,7 +38,7 @@ from finsig_assets.ml import baselines
 from finsig_assets.ml.direction_training import TrainingDataError, data_sha256, train_direction_model
 from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
 from finsig_assets.ml.fit_store import STATUS_FITTED, TABLE, fitted_keys, pack
-from finsig_assets.ml.training_config import DirectionModelConfig, check_config
+from finsig_assets.ml.training_config import DirectionModelConfig, check_config, model_features
 from finsig_assets.ml.training_table import discover_features, last_labelled_session, read_labelled_examples, window_sessions
 from finsig_assets.ml.training_window import STATUS_INSUFFICIENT, STATUS_NO_DATA, no_data_reason, training_window, training_window_dep
 from finsig_assets.ml.version_reuse import config_sha256
@@ -80,7 +80,7 @@ def model_fits(context: dg.AssetExecutionContext, config: DirectionModelConfig, 
     check_config(config)
     scope = scope_of(context)
     started = time.perf_counter()
-    features = discover_features(warehouse)
+    features = model_features(config, discover_features(warehouse))
     sessions = scope.sessions
     first_window = window_sessions(previous_session(scope.first), config.window_sessions)[0]
     last_window = previous_session(scope.last)

@@ -14,8 +14,10 @@ import dagster as dg
 from pydantic import Field
 
 from finsig_assets import settings
+from finsig_assets.ml.default_features import DEFAULT_EXCLUDED_FEATURES
 from finsig_assets.ml.direction_training import TrainingSettings
 from finsig_assets.ml.promotion import PromotionRules
+from finsig_assets.ml.training_table import FeatureSet, without_features
 from finsig_assets.ml.walk_forward import SCHEMES
 
 
@@ -31,6 +33,12 @@ class DirectionModelConfig(dg.Config):
     )
     min_labelled_rows: int = Field(default=200, description="Fewer labelled rows in the window -> 'insufficient history'.")
     rth_only: bool = Field(default=True, description="Train on regular-hours rows only.")
+    exclude_features: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDED_FEATURES),
+        description="Columns of gold.training_examples the model leaves out; every other numeric non-key column is a "
+        "feature. The default is what out-of-sample measurement supports (finsig_assets/ml/default_features.py); "
+        "[] trains on every column. A name that is not a feature of the table stops the run.",
+    )
     n_folds: int = Field(default=4, description="Validation folds (blocks of sessions).")
     fold_scheme: str = Field(default="walk_forward", description="'walk_forward' (train before each fold) or 'purged_kfold'.")
     validation_fraction: float = Field(default=0.5, description="Walk-forward: share of the window's sessions used as validation folds.")
@@ -91,6 +99,14 @@ class DirectionModelConfig(dg.Config):
             champion_record_sessions=self.champion_record_sessions,
             min_record_rows=self.min_champion_record_rows,
         )
+
+
+def model_features(config: DirectionModelConfig, discovered: FeatureSet) -> FeatureSet:
+    """The table's features less the configured exclusions; a misspelt exclusion stops the run."""
+    try:
+        return without_features(discovered, config.exclude_features)
+    except ValueError as exc:
+        raise dg.Failure(f"exclude_features: {exc}") from None
 
 
 def check_config(config: DirectionModelConfig) -> None:

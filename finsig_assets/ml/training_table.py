@@ -4,7 +4,8 @@ Features are discovered from the table, never hard-coded: every numeric column t
 key or a label (and does not start with ``fwd_`` or ``label_``) is a feature; those starting
 with ``news_`` are news features and the rest are market features, so "market-only" means
 "without the ``news_`` columns". A new column in ``gold/training_examples`` therefore reaches
-the model with no change here.
+the model with no change here, unless the run configuration's ``exclude_features`` names it
+(:func:`without_features`; the default list is :mod:`finsig_assets.ml.default_features`).
 
 Reads are one short DuckDB connection each; nothing is held while a model trains.
 """
@@ -12,6 +13,7 @@ Reads are one short DuckDB connection each; nothing is held while a model trains
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -80,6 +82,26 @@ def sentiment_models(values) -> set[str]:
         if value:
             out |= {part.strip() for part in str(value).split(SENTIMENT_MODEL_SEPARATOR) if part.strip()}
     return out
+
+
+def without_features(features: FeatureSet, excluded: Sequence[str]) -> FeatureSet:
+    """``features`` less the ``excluded`` columns: the model's feature set as configured.
+
+    A name that is not a feature of the table is refused rather than ignored: a misspelt
+    exclusion would otherwise train on the very column it meant to leave out.
+    """
+    unknown = sorted(set(excluded) - set(features.all))
+    if unknown:
+        raise ValueError(
+            f"excluded feature(s) {unknown} are not features of {TABLE}; its features are "
+            f"{', '.join(features.all)} (a column of dbt_like_sql/tables/{TABLE}.sql that is numeric, "
+            "not a key and not a label)"
+        )
+    drop = set(excluded)
+    return FeatureSet(
+        tuple(c for c in features.market if c not in drop),
+        tuple(c for c in features.news if c not in drop),
+    )
 
 
 def discover_features(warehouse: Warehouse) -> FeatureSet:

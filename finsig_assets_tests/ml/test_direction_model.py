@@ -110,6 +110,24 @@ def test_pure_noise_is_not_promoted_and_scores_near_chance(warehouse, tracking):
     assert "FAIL" in run["decision_reasons"]
 
 
+def test_excluded_features_are_not_trained_on_and_a_misspelt_one_stops_the_run(warehouse, tracking):
+    insert_synthetic(warehouse, SESSIONS[:12], news_effect=0.6, seed=1)
+    excluded = ["ret_30m", "news_count_15m"]
+    train(warehouse, tracking, D, exclude_features=excluded)
+    run = model_runs(warehouse).row(0, named=True)
+    assert run["status"] == "trained"
+    artifact = tracking.client().download_artifacts(run["mlflow_run_id"], "features.json", str(tracking_dir(tracking)))
+    features = json.loads(open(artifact).read())
+    assert not set(excluded) & set(features["market_features"] + features["news_features"])
+    assert "ret_5m" in features["market_features"] and "news_count_60m" in features["news_features"]
+    assert run["n_features"] == len(features["market_features"]) + len(features["news_features"])
+
+    failed = train(warehouse, tracking, D, raise_on_error=False, exclude_features=["ret_30min"])
+    assert not failed.success
+    message = failed.get_step_failure_events()[0].step_failure_data.error.message
+    assert "exclude_features" in message and "'ret_30min'" in message and "not features of gold.training_examples" in message
+
+
 def test_window_mixing_sentiment_models_is_refused(warehouse, tracking):
     insert_synthetic(warehouse, SESSIONS[:6], sentiment_model="finbert@abc123", seed=3)
     insert_synthetic(warehouse, SESSIONS[6:12], sentiment_model="lexicon", seed=4)

@@ -6,11 +6,16 @@ import datetime as dt
 
 import polars as pl
 
+import pytest
+
+from finsig_assets.ml.default_features import DEFAULT_EXCLUDED_FEATURES
 from finsig_assets.ml.training_table import (
+    FeatureSet,
     discover_features,
     features_from_columns,
     read_labelled_examples,
     window_sessions,
+    without_features,
 )
 from finsig_assets_tests.ml.ml_helpers import SESSIONS, insert_synthetic
 
@@ -45,6 +50,23 @@ def test_discovery_follows_the_ddl_and_a_new_column_needs_no_code(warehouse):
     with warehouse.connection() as conn:
         conn.execute("ALTER TABLE gold.training_examples ADD COLUMN news_brand_new DOUBLE")
     assert "news_brand_new" in discover_features(warehouse).news
+
+
+def test_excluded_features_leave_the_set_and_a_misspelt_one_is_refused():
+    fs = FeatureSet(("ret_1m", "sma_7", "ret_30m"), ("news_count_15m", "news_decayed_sentiment"))
+    kept = without_features(fs, ["sma_7", "news_count_15m"])
+    assert kept == FeatureSet(("ret_1m", "ret_30m"), ("news_decayed_sentiment",))
+    assert without_features(fs, []) == fs
+    with pytest.raises(ValueError, match=r"\['sma_07'\] are not features of gold.training_examples.*ret_1m, sma_7"):
+        without_features(fs, ["sma_07", "ret_1m"])
+
+
+def test_the_default_exclusions_are_columns_of_the_table(warehouse):
+    # A default naming a column the DDL no longer has would stop every model run.
+    fs = discover_features(warehouse)
+    kept = without_features(fs, DEFAULT_EXCLUDED_FEATURES)
+    assert set(kept.all) == set(fs.all) - set(DEFAULT_EXCLUDED_FEATURES)
+    assert kept.market and kept.news
 
 
 def test_window_is_sessions_ending_at_the_partition():
