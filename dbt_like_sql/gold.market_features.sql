@@ -12,8 +12,9 @@
 --     partition range), $warmup_bars (INT, run config). Nothing is formatted into this text.
 --   * The SELECT returns the window's bars AND the $warmup_bars bars of each instrument before
 --     $window_start (unordered: the step sorts). The python_post step `recursive_indicators`
---     (finsig_assets/sql_models/recursive_indicators.py) adds rsi_14, macd, macd_signal,
---     macd_hist and atr_14 from the _close/_high/_low/_prev_close helper columns; the runner
+--     (finsig_assets/sql_models/recursive_indicators.py) adds rsi_14, rsi_20, macd, macd_signal,
+--     macd_hist, ema_7/14/21/50, atr_14 and adx_14 from the _close/_high/_low/_prev_close/
+--     _prev_high/_prev_low helper columns; the runner
 --     then drops the helper columns (leading underscore), keeps trade_date BETWEEN
 --     $first_date AND $last_date and replaces that range of gold.market_features.
 --   * chunk_sessions: a long range runs as consecutive chunks of 125 sessions, each with its
@@ -29,9 +30,12 @@
 --     minutes), every rolling frame is "N-1 PRECEDING AND CURRENT ROW", nothing reads a later
 --     row. (The bar at ts is the minute [ts, ts+1m); its close is known at ts+1m, like any
 --     bar-level feature. Labels must start after that: see gold.training_examples.)
---   * Rolling windows have at most 60 bars and the 60-minute return looks back 60 minutes, so
---     with >= 61 warm-up bars they are exact; the recursions need more (see the step's
---     docstring for why 2,000 is the default).
+--   * Rolling windows reach back at most 89 bars (vol of vol: 30 values of a 30-bar realized
+--     volatility, each needing the bar before it) and the longest return looks back 360
+--     minutes: at most 360 bars lie in those minutes, so the close it reads is at most 361
+--     bars back, and with >= 361 warm-up bars they are exact; the
+--     recursions need more (see the step's docstring for why 2,000 is the default and 800 the
+--     least).
 --   * A rolling value is NULL until its window is full: bar_no (1-based position in the loaded
 --     sequence) >= N, or N + 1 for inputs that need the previous bar (ret_1m, ln(O/C')). The
 --     inputs are never NULL otherwise (silver prices are positive and complete), so this equals
