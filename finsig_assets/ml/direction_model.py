@@ -66,6 +66,7 @@ keeps showing the setting's.
 import datetime as dt
 import json
 import time
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
@@ -103,6 +104,9 @@ from finsig_assets.partition_scope import scope_of
 from finsig_assets.trading_calendar import previous_session
 from finsig_assets.warehouse import Warehouse, polars_schema
 
+if TYPE_CHECKING:
+    import xgboost as xgb
+
 TABLE = "ml.model_runs"
 ASSET_KEY = dg.AssetKey(["ml", "direction_model"])
 STATUS_TRAINED = "trained"
@@ -111,7 +115,7 @@ RUNS_SCHEMA = polars_schema(TABLE)  # the DDL is the contract: dbt_like_sql/tabl
 
 
 def _base_row(day: dt.date, status: str, reason: str | None, context_run_id: str, cfg: DirectionModelConfig) -> dict:
-    row = {k: None for k in RUNS_SCHEMA}
+    row: dict[str, Any] = {k: None for k in RUNS_SCHEMA}
     row |= {
         "trade_date": day,
         "status": status,
@@ -224,7 +228,8 @@ def direction_model(
     client = mlflow.client()
     # Per partition, only its row and its metadata are kept: a year's backfill must not hold
     # 252 boosters and their fold predictions in memory.
-    rows, per_partition, refusals, champion_boosters = [], {}, [], {}
+    rows, per_partition, refusals = [], {}, []
+    champion_boosters: dict[int, xgb.Booster] = {}
     for i, day in enumerate(sessions, start=1):
         t0 = time.perf_counter()
         through = previous_session(day)
@@ -335,6 +340,8 @@ def _train_partition(
             booster = _champion_booster(tracking, champion.version, champion_boosters)
             preds = recomputed_record(booster, examples, champion.trained_through, through, rules.champion_record_sessions)
         comparison = compare_with_champion(champion, preds, outcome.oos, rules)
+    if outcome.news_test is None:
+        raise ValueError("train_direction_model returned no news test: a promotion cannot be decided without it")
     decision = decide_promotion(outcome.scores, outcome.news_test, rules, comparison)
     t0 = time.perf_counter()
     logged = log_training_run(tracking, outcome, ctx, train_settings, rules, decision, config_hash)
@@ -369,7 +376,7 @@ def _train_partition(
     return row, detail
 
 
-def _champion_booster(tracking: MlflowTracking, version: int, loaded: dict):
+def _champion_booster(tracking: MlflowTracking, version: int, loaded: "dict[int, xgb.Booster]") -> "xgb.Booster":
     """The champion's booster, loaded once per run (``loaded``: this run's cache)."""
     if version not in loaded:
         import mlflow.xgboost

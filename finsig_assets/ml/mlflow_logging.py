@@ -243,9 +243,9 @@ def log_oos_metrics(tracking: MlflowTracking, run_id: str, session: dt.date, sco
     ts = int(time.time() * 1000)
     names = {"auc": "oos_auc", "log_loss": "oos_log_loss", "brier": "oos_brier", "accuracy": "oos_accuracy", "rank_ic": "oos_rank_ic", "n_labelled": "oos_rows"}
     metrics = [
-        Metric(mlflow_name, float(scores[key]), ts, step)
+        Metric(mlflow_name, float(value), ts, step)
         for key, mlflow_name in names.items()
-        if scores.get(key) is not None and math.isfinite(float(scores[key]))
+        if (value := scores.get(key)) is not None and math.isfinite(float(value))
     ]
     if metrics:
         tracking.client().log_batch(run_id, metrics=metrics)

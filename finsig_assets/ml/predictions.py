@@ -133,7 +133,7 @@ def predictions(
         if ret_champ is not None and ret_champ.version not in return_boosters:
             return_boosters[ret_champ.version] = mlflow_load(mlflow, ret_champ.version, mlflow.return_model_name)
         return_names = list(return_boosters[ret_champ.version].feature_names or []) if ret_champ is not None else []
-        if set(return_names) - available:
+        if ret_champ is not None and set(return_names) - available:
             raise dg.Failure(
                 f"return champion v{ret_champ.version} needs columns missing from gold.training_examples: "
                 f"{sorted(set(return_names) - available)}"
