@@ -65,8 +65,10 @@ summary: setup
 test: setup
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -q $(PYTEST_ARGS)
 
+# mypy: the package, as [tool.mypy] in pyproject.toml configures it (cache in .mypy_cache).
 lint: setup
 	$(BIN)/ruff check finsig_assets finsig_assets_tests bench
+	$(BIN)/mypy
 
 ui: setup
 	$(BIN)/finsig init-instance
