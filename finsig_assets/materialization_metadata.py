@@ -17,6 +17,11 @@ of a history are warm-up rows whose rolling features are all NULL, and the last 
 have no label yet, so neither tells a reader what the table holds. NULLs read ``NULL``, dates as dates. A run over
 a range previews its latest :data:`PREVIEW_MAX_PARTITIONS` partitions with rows (``make demo``'s
 one run over the whole demo included), not every partition of a year.
+
+A write that never holds its rows in Python (a SQL model's ``INSERT ... SELECT``) passes a
+:class:`WrittenRows` instead of a frame: the same numbers and previews, read back in SQL from the
+written range (:func:`written_rows`): row counts per date, distinct counts, and only the latest
+rows of the partitions a summary previews.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -41,6 +47,75 @@ PREVIEW_TIME_COLUMNS = ("ts", "available_at", "published_at")
 PREVIEW_MAX_CHARS = 80
 # The preview looks at the last PREVIEW_WINDOW_FACTOR x rows for the ones with the fewest NULLs.
 PREVIEW_WINDOW_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class WrittenRows:
+    """What the metadata needs of rows written in SQL, without a frame of them (:func:`written_rows`).
+
+    ``rows_by_date`` and ``distinct_by_date`` (``{date: {column: distinct values}}``) cover every
+    date of the range that has rows; ``latest_by_date`` holds, for the latest
+    :data:`PREVIEW_MAX_PARTITIONS` dates with rows, their latest ``PREVIEW_WINDOW_FACTOR x preview
+    rows`` rows in time order -- all that :func:`preview_frame` looks at, so a preview is the one
+    the whole frame would give; ``columns`` is an empty frame of the table's columns and types.
+    """
+
+    rows_by_date: Mapping[Any, int]
+    columns: pl.DataFrame
+    latest_by_date: Mapping[Any, pl.DataFrame] = field(default_factory=dict)
+    distinct_by_date: Mapping[Any, Mapping[str, int]] = field(default_factory=dict)
+
+    @property
+    def height(self) -> int:
+        return sum(self.rows_by_date.values())
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def written_rows(
+    conn: Any,
+    table: str,
+    first: dt.date,
+    last: dt.date,
+    date_column: str = "trade_date",
+    distinct: Sequence[str] = (),
+    preview_rows: int = 5,
+) -> WrittenRows:
+    """:class:`WrittenRows` of ``table`` over ``date_column BETWEEN first AND last``, read with
+    ``conn`` (e.g. inside the transaction that wrote them): one aggregate query, and the preview
+    candidates of the latest partitions (at most ``PREVIEW_MAX_PARTITIONS x PREVIEW_WINDOW_FACTOR
+    x preview_rows`` rows) as the only rows that reach Python.
+
+    The latest rows are ordered by the first of :data:`PREVIEW_TIME_COLUMNS` the table has, ties
+    by every column (a frame's preview broke ties by the frame's row order)."""
+    columns = pl.from_arrow(conn.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table())
+    date = _quoted(date_column)
+    counts = ", ".join(f"count(DISTINCT {_quoted(c)})" for c in distinct)
+    rows = conn.execute(
+        f"SELECT {date}, count(*){', ' + counts if counts else ''} FROM {table} WHERE {date} BETWEEN ? AND ? GROUP BY ALL",
+        [first, last],
+    ).fetchall()
+    rows_by_date = {row[0]: int(row[1]) for row in rows}
+    distinct_by_date = {row[0]: {c: int(n) for c, n in zip(distinct, row[2:])} for row in rows}
+    latest: dict[Any, pl.DataFrame] = {}
+    previewed = sorted(rows_by_date)[-PREVIEW_MAX_PARTITIONS:] if preview_rows else []
+    if previewed:
+        time_column = next((c for c in PREVIEW_TIME_COLUMNS if c in columns.columns), None)
+        keys = ([time_column] if time_column else []) + [c for c in columns.columns if c != time_column]
+        newest_first = ", ".join(f"{_quoted(c)} DESC NULLS LAST" for c in keys)
+        in_order = ", ".join(f"{_quoted(c)} ASC NULLS FIRST" for c in keys)
+        candidates = pl.from_arrow(
+            conn.execute(
+                f"SELECT * FROM {table} WHERE {date} IN ({', '.join('?' for _ in previewed)}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {date} ORDER BY {newest_first}) <= ? "
+                f"ORDER BY {date}, {in_order}",
+                [*previewed, preview_rows * PREVIEW_WINDOW_FACTOR],
+            ).to_arrow_table()
+        )
+        latest = {day: candidates.filter(pl.col(date_column) == day) for day in previewed}
+    return WrittenRows(rows_by_date, columns, latest, distinct_by_date)
 
 
 def sql_type(dtype: pl.DataType) -> str:
@@ -84,22 +159,27 @@ def typed_metadata(details: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def standard_metadata(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | WrittenRows,
     scope_label: str,
     summary: Mapping[str, Any] | None = None,
     preview_rows: int = 5,
 ) -> dict[str, Any]:
     """Row count, schema, the partition range, and a markdown summary with a short preview."""
+    written = frame if isinstance(frame, WrittenRows) else None
     meta: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(frame.height),
-        "dagster/column_schema": column_schema(frame),
+        "dagster/column_schema": column_schema(written.columns if written is not None else frame),
         "partition_range": dg.MetadataValue.text(scope_label),
     }
     details = dict(summary or {})
     meta |= typed_metadata(details)
     md = f"**{frame.height:,} rows** for `{scope_label}`\n\n" + markdown_table({"rows": f"{frame.height:,}", **details})
     if frame.height and preview_rows:
-        md += "\n\n" + preview_markdown(frame, preview_rows)
+        if written is None:
+            md += "\n\n" + preview_markdown(frame, preview_rows)
+        elif written.latest_by_date:
+            latest = pl.concat(list(written.latest_by_date.values()), how="vertical")
+            md += "\n\n" + preview_markdown(latest, preview_rows, total_rows=frame.height)
     meta["summary"] = dg.MetadataValue.md(md)
     return meta
 
@@ -130,13 +210,18 @@ def preview_frame(frame: pl.DataFrame, rows: int) -> tuple[pl.DataFrame, int]:
     return chosen.drop("_row", "_missing"), window.height if skipped else 0
 
 
-def preview_markdown(frame: pl.DataFrame, rows: int) -> str:
-    """A caption and a markdown table of :func:`preview_frame`'s rows."""
+def preview_markdown(frame: pl.DataFrame, rows: int, total_rows: int | None = None) -> str:
+    """A caption and a markdown table of :func:`preview_frame`'s rows.
+
+    ``frame`` may be only the latest rows of the partition (``PREVIEW_WINDOW_FACTOR x rows`` of
+    them, :class:`WrittenRows`), with ``total_rows`` the partition's count: the rows shown are
+    the same (a column NULL in every one of those rows counts alike for each of them)."""
     shown, looked_at = preview_frame(frame, rows)
+    total = frame.height if total_rows is None else total_rows
     caption = (
-        f"_The latest {shown.height:,} of {frame.height:,} rows with the fewest NULLs (among the last {looked_at:,}):_"
+        f"_The latest {shown.height:,} of {total:,} rows with the fewest NULLs (among the last {looked_at:,}):_"
         if looked_at
-        else f"_The latest {shown.height:,} of {frame.height:,} rows:_"
+        else f"_The latest {shown.height:,} of {total:,} rows:_"
     )
     table = tabulate(
         [[_cell(v) for v in row] for row in shown.iter_rows()],
@@ -172,7 +257,7 @@ def _run_names(details: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def partition_metadata(
     context: dg.AssetExecutionContext | None,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | WrittenRows,
     sessions: Sequence[Any],
     scope_label: str,
     run_summary: Mapping[str, Any] | None = None,
@@ -182,7 +267,8 @@ def partition_metadata(
 ) -> dict[str, Any]:
     """The metadata of a run over ``sessions``; each partition's own numbers go on its event.
 
-    ``frame`` holds the rows written (with ``date_column``); ``per_partition`` maps a session to
+    ``frame`` holds the rows written (with ``date_column``), or their :class:`WrittenRows`
+    summary when they were written in SQL; ``per_partition`` maps a session to
     that partition's own numbers (e.g. rejected records); ``run_summary`` holds numbers of the
     whole run (timings, files read), reported as ``run_<name>``. Returns the metadata for the
     ``MaterializeResult``. With one session, partition and run are the same thing and this is
@@ -194,7 +280,10 @@ def partition_metadata(
         # The partition's own numbers (and its summary) first, the run's after them.
         return standard_metadata(frame, scope_label, own, preview_rows=preview_rows) | typed_metadata(_run_names(run_summary))
     counts: dict[Any, int] = {}
-    if frame.height and date_column in frame.columns:
+    written = frame if isinstance(frame, WrittenRows) else None
+    if written is not None:
+        counts = dict(written.rows_by_date)
+    elif frame.height and date_column in frame.columns:
         counts = dict(frame.group_by(date_column).len().iter_rows())
     # Previews for the latest partitions with rows only: a year-long run would otherwise carry
     # hundreds of tables, and the latest sessions are the ones a reader looks at.
@@ -211,8 +300,10 @@ def partition_metadata(
         }
         md = f"**{rows:,} rows** for `{key}` (one partition of a run over `{scope_label}`)\n\n"
         md += markdown_table({"rows": f"{rows:,}", **own})
-        if day in previewed:
+        if day in previewed and written is None:
             md += "\n\n" + preview_markdown(frame.filter(pl.col(date_column) == day), preview_rows)
+        elif day in previewed and day in written.latest_by_date:
+            md += "\n\n" + preview_markdown(written.latest_by_date[day], preview_rows, total_rows=rows)
         meta["summary"] = dg.MetadataValue.md(md)
         if context is not None:
             add_partition_metadata(context, key, meta)

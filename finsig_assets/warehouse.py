@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,22 @@ def check_table_name(table: str) -> str:
     return table
 
 
+@dataclass(frozen=True)
+class SelectRows:
+    """Rows given as a query, not as data: :meth:`Transaction.replace` writes them with
+    ``INSERT INTO <table> BY NAME <sql>`` inside its transaction, so they never leave DuckDB (no
+    frame in Python, no Arrow round trip). A SQL model without a Python step writes this way.
+
+    ``sql`` is one SELECT whose columns are named as the table's (``BY NAME``: a column the SELECT
+    lacks would be NULL, so the caller checks the columns first); ``params`` its bound values;
+    ``relations`` what it reads besides tables, registered around the statement (the calendar).
+    """
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    relations: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Transaction:
     """Statements that commit together; ``replace`` is the only way assets write rows.
 
@@ -290,10 +307,14 @@ class Transaction:
         last: dt.date | None = None,
         **equals: Any,
     ) -> int:
-        """Delete the rows of ``table`` in ``first..last`` (and matching ``equals``), insert ``rows``.
+        """Delete the rows of ``table`` in ``first..last`` (and matching ``equals``), insert ``rows``;
+        return how many rows were inserted.
 
         ``rows`` is anything DuckDB can scan (a polars or pandas frame, an Arrow table, a
-        relation). Columns are matched by name; the table's declared types apply.
+        relation), or a :class:`SelectRows` query run by the INSERT itself, or a list of those
+        (inserted in order, e.g. one query per chunk of a long range). Columns are matched by
+        name; the table's declared types apply. All of it is inside the caller's transaction, so
+        a failure in any insert leaves the range as it was.
         """
         check_table_name(table)
         clauses, params = [], []
@@ -307,10 +328,14 @@ class Transaction:
             params.append(value)
         where = " AND ".join(clauses) or "TRUE"
         self.execute(f"DELETE FROM {table} WHERE {where}", params)
+        if isinstance(rows, list):
+            return sum(self.insert(table, part) for part in rows)
         return self.insert(table, rows)
 
     def insert(self, table: str, rows: Any) -> int:
         check_table_name(table)
+        if isinstance(rows, SelectRows):
+            return self._insert_select(table, rows)
         self._n += 1
         name = f"__incoming_{self._n}"
         rows = _in_row_groups(rows)
@@ -321,6 +346,16 @@ class Transaction:
         finally:
             self.unregister(name)
         return int(before)
+
+    def _insert_select(self, table: str, rows: SelectRows) -> int:
+        for name, relation in rows.relations.items():
+            self.register(name, relation)
+        try:
+            inserted = self.execute(f"INSERT INTO {table} BY NAME {rows.sql}", dict(rows.params)).fetchone()[0]
+        finally:
+            for name in rows.relations:
+                self.unregister(name)
+        return int(inserted)
 
     def execute(self, sql: str, params: list | Mapping | None = None) -> duckdb.DuckDBPyConnection:
         self.journal.append(("execute", (sql, params or [])))

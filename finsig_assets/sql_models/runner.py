@@ -55,6 +55,16 @@ drops columns whose name starts with ``_`` (helpers for the step), keeps
 and replaces that trade_date range in one ``warehouse.transaction()``; then the ``checks``
 run over that range on a short connection of their own.
 
+A model without ``python_post`` (pure SQL) never brings its rows into Python: inside the
+partition range's replace transaction (``Transaction.replace``: delete the range, insert), each
+chunk is one ``INSERT INTO <table> BY NAME SELECT <table columns> FROM (<the file's SELECT>)
+WHERE trade_date BETWEEN $first_date AND $last_date`` (:class:`~finsig_assets.warehouse.SelectRows`).
+Its result columns are checked first (the SELECT planned with ``LIMIT 0``), and the
+materialization's numbers and previews are read back in SQL from the written range, in the same
+transaction (:func:`finsig_assets.materialization_metadata.written_rows`). For such a model the
+rows beyond the range never leave DuckDB, so ``rows_selected_incl_warmup`` counts the rows
+written (the SELECTs of gold.news_signals and gold.training_examples return none beyond it).
+
 Each partition's materialization carries its own row count and instruments
 (:func:`finsig_assets.materialization_metadata.partition_metadata`); what belongs to the run
 as a whole (timings, rows selected, the bound parameters of the range) is ``run_*`` metadata.
@@ -93,7 +103,7 @@ import pydantic
 
 from finsig_assets.trading_day_asset import trading_day_asset
 from finsig_assets import settings
-from finsig_assets.materialization_metadata import partition_metadata, materialize_result
+from finsig_assets.materialization_metadata import WrittenRows, materialize_result, partition_metadata, written_rows
 from finsig_assets.partition_scope import PartitionScope, scope_of
 from finsig_assets.sql_models.sql_dependencies import tables_read
 from finsig_assets.partitions import lookback_mapping
@@ -107,7 +117,7 @@ from finsig_assets.table_checks import (
     validate_checks,
 )
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DdlError, Warehouse, fetch_frame, table_schema
+from finsig_assets.warehouse import DdlError, SelectRows, Warehouse, fetch_frame, table_schema
 
 #: Parameters every model may reference, with their types (documentation and error messages).
 STANDARD_PARAMETERS: dict[str, str] = {
@@ -411,16 +421,32 @@ def model_files(sql_dir: Path | str | None = None) -> list[Path]:
 
 @dataclass
 class SqlModelRun:
-    """What one run computed (and, for :func:`run_sql_model`, wrote)."""
+    """What one run computed (and, for :func:`run_sql_model`, wrote).
+
+    A pure-SQL model written by :func:`run_sql_model` has no ``frame`` (its rows never left
+    DuckDB) but ``written``, their summary read back from the table; its ``select_seconds`` is
+    the DELETE and INSERT ... SELECT statements (the SELECT and the range filter run inside
+    them: ``filter_seconds`` is 0) and ``write_seconds`` the rest of the transaction (the column
+    check, the summary, the COMMIT)."""
 
     model: SqlModel
     scope: PartitionScope
     parameters: dict[str, Any]  # the values bound to the SELECT (for the whole range)
-    frame: pl.DataFrame  # the rows of the partition range, in table column order
+    frame: pl.DataFrame | None  # the rows of the partition range, in table column order
     rows_selected: int  # rows the SELECT(s) returned, warm-up included
     chunks: list[str]  # the session ranges run as separate SELECTs
     timings: dict[str, float]  # seconds per phase (select, python_post, filter, write)
     elapsed_seconds: float  # wall clock from the first SELECT to the end (of the write)
+    written: WrittenRows | None = None  # pure SQL: the written range, summarized in SQL
+
+    @property
+    def rows(self) -> pl.DataFrame | WrittenRows:
+        """The rows written (a frame), or their summary when they were written in SQL."""
+        return self.frame if self.frame is not None else self.written
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows.height
 
 
 def run_values(model: SqlModel, scope: PartitionScope, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -560,6 +586,96 @@ def compute_sql_model(
     )
 
 
+def _select_body(sql: str) -> str:
+    """The model's SELECT as the text of a subquery: the file text without a trailing ``;``."""
+    tokens = duckdb.tokenize(sql)
+    if tokens and sql[tokens[-1][0]] == ";":
+        return sql[: tokens[-1][0]]
+    return sql
+
+
+def _check_select_columns(model: SqlModel, conn: duckdb.DuckDBPyConnection, body: str, params: dict[str, Any],
+                          table_columns: list[str], label: str) -> None:
+    """The result columns of the SELECT (planned, not run: ``LIMIT 0``) against the table's."""
+    conn.register(CALENDAR_RELATION, session_frame())
+    try:
+        described = conn.execute(f"SELECT * FROM (\n{body}\n) AS __model LIMIT 0", params).description
+    except duckdb.Error as exc:
+        raise SqlModelError(f"{model.path}: the SELECT failed for {label}: {exc}") from exc
+    finally:
+        conn.unregister(CALENDAR_RELATION)
+    result = [name for name, *_ in described]
+    if "trade_date" not in result:
+        raise SqlModelError(f"{model.path}: the result has no trade_date column")
+    result = [c for c in result if not c.startswith("_")]
+    missing = [c for c in table_columns if c not in result]
+    extra = [c for c in result if c not in table_columns]
+    if missing or extra:
+        raise SqlModelError(
+            f"{model.path}: result columns do not match {model.table} ({model.ddl_path}): "
+            f"missing {missing or 'none'}, unexpected {extra or 'none'}"
+        )
+
+
+def _write_in_sql(
+    model: SqlModel,
+    warehouse: Warehouse,
+    scope: PartitionScope,
+    config: Mapping[str, Any] | None = None,
+    log: Any = None,
+) -> SqlModelRun:
+    """A pure-SQL model: replace the range with one INSERT ... SELECT per chunk, rows never in Python."""
+    started = time.perf_counter()
+    values = run_values(model, scope, config)
+    chunks = chunk_scopes(scope, model.chunk_sessions)
+    body = _select_body(model.sql)
+    timings = {"select_seconds": 0.0, "filter_seconds": 0.0}
+    with warehouse.transaction() as tx:
+        table_columns = _live_columns(tx.conn, model.table) or [c for c, _ in model.columns]
+        chunk_params = [bound_parameters(model, run_values(model, chunk, config)) for chunk in chunks]
+        _check_select_columns(model, tx.conn, body, chunk_params[0], table_columns, scope.label)
+        columns = ", ".join('"' + c.replace('"', '""') + '"' for c in table_columns)
+        insert = f"SELECT {columns} FROM (\n{body}\n) AS __model WHERE trade_date BETWEEN $first_date AND $last_date"
+        selects = [
+            SelectRows(
+                insert,
+                {**params, "first_date": chunk.first, "last_date": chunk.last},
+                {CALENDAR_RELATION: session_frame()},
+            )
+            for chunk, params in zip(chunks, chunk_params)
+        ]
+        t0 = time.perf_counter()
+        try:
+            inserted = tx.replace(model.table, selects, scope.first, scope.last)
+        except duckdb.Error as exc:
+            raise SqlModelError(f"{model.path}: the SELECT failed for {scope.label}: {exc}") from exc
+        timings["select_seconds"] = time.perf_counter() - t0
+        distinct = ("instrument",) if "instrument" in table_columns else ()
+        written = written_rows(tx.conn, model.table, scope.first, scope.last, distinct=distinct)
+        if written.height != inserted:  # the range holds what this transaction wrote, nothing else
+            raise SqlModelError(f"{model.table}: inserted {inserted:,} rows but {scope.label} holds {written.height:,}")
+    elapsed = time.perf_counter() - started
+    timings["write_seconds"] = elapsed - timings["select_seconds"]
+    if log is not None:
+        log.info(
+            f"{model.table}: wrote {inserted:,} rows for {scope.label} in {elapsed:.1f}s "
+            f"({len(chunks)} INSERT ... SELECT, no rows through Python)"
+        )
+        if inserted == 0:
+            log.warning(f"{model.table}: no rows for {scope.label}: are its upstream partitions materialized?")
+    return SqlModelRun(
+        model=model,
+        scope=scope,
+        parameters=bound_parameters(model, values),
+        frame=None,
+        rows_selected=inserted,
+        chunks=[c.label for c in chunks],
+        timings=timings,
+        elapsed_seconds=elapsed,
+        written=written,
+    )
+
+
 def run_sql_model(
     model: SqlModel,
     warehouse: Warehouse,
@@ -567,7 +683,12 @@ def run_sql_model(
     config: Mapping[str, Any] | None = None,
     log: Any = None,
 ) -> SqlModelRun:
-    """Compute ``scope`` and replace its trade_date range of the model's table in one transaction."""
+    """Compute ``scope`` and replace its trade_date range of the model's table in one transaction.
+
+    A model without ``python_post`` is written by INSERT ... SELECT, its rows never in Python
+    (:func:`_write_in_sql`); one with a Python step is computed into a frame first."""
+    if model.python_post is None:
+        return _write_in_sql(model, warehouse, scope, config, log)
     run = compute_sql_model(model, warehouse, scope, config, log)
     t0 = time.perf_counter()
     with warehouse.transaction() as tx:
@@ -587,7 +708,9 @@ def _jsonable(value: Any) -> Any:
 
 def _instruments_by_day(run: SqlModelRun) -> dict[dt.date, dict[str, Any]]:
     counts: dict[dt.date, int] = {}
-    if "instrument" in run.frame.columns and run.frame.height:
+    if run.written is not None:
+        counts = {day: n.get("instrument", 0) for day, n in run.written.distinct_by_date.items()}
+    elif "instrument" in run.frame.columns and run.frame.height:
         per_day = run.frame.group_by("trade_date").agg(pl.col("instrument").n_unique())
         counts = dict(per_day.iter_rows())
     return {day: {"instruments": int(counts.get(day, 0))} for day in run.scope.sessions}
@@ -602,7 +725,7 @@ def result_metadata(run: SqlModelRun, context: dg.AssetExecutionContext | None =
         "elapsed_seconds": round(run.elapsed_seconds, 3),
     }
     meta = partition_metadata(
-        context, run.frame, run.scope.sessions, run.scope.label, run_summary, _instruments_by_day(run)
+        context, run.rows, run.scope.sessions, run.scope.label, run_summary, _instruments_by_day(run)
     )
     return meta | {
         "sql_file": dg.MetadataValue.path(str(run.model.path)),
