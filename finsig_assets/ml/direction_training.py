@@ -36,6 +36,7 @@ import datetime as dt
 import hashlib
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -211,6 +212,15 @@ def fit_on_folds(
     return best, probs, used
 
 
+def tree_gain(gain: Mapping[str, float | list[float]], name: str) -> float:
+    """A tree booster's gain for feature ``name`` (0 when no split uses it). ``Booster.get_score``
+    is typed for every booster; lists are gblinear's weights, never a tree booster's gain."""
+    value = gain.get(name, 0.0)
+    if isinstance(value, list):
+        raise TypeError(f"gain of {name} is a list ({value!r}): not a tree booster's")
+    return float(value)
+
+
 def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: TrainingSettings) -> TrainingOutcome:
     """See the module docstring. ``frame``: labelled rows of one window, sorted by ts."""
     import xgboost as xgb
@@ -246,8 +256,7 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
         p_market = [baselines.majority_probability(y[f.train_idx], f.n_val) for f in folds]
     timings["folds_market_only"] = time.perf_counter() - t
 
-    has_sign = SIGN_BASELINE_FEATURE in names
-    ret30 = x[:, names.index(SIGN_BASELINE_FEATURE)].astype(float) if has_sign else None
+    ret30 = x[:, names.index(SIGN_BASELINE_FEATURE)].astype(float) if SIGN_BASELINE_FEATURE in names else None
     fold_results, parts = [], []
     for k, fold in enumerate(folds):
         yv, rv = y[fold.val_idx], fwd[fold.val_idx]
@@ -257,7 +266,7 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
             baselines.MAJORITY: baselines.majority_probability(y[fold.train_idx], fold.n_val),
             baselines.SIGN_RET_30M: (
                 baselines.sign_probability(ret30[fold.train_idx], y[fold.train_idx], ret30[fold.val_idx])
-                if has_sign
+                if ret30 is not None
                 else np.full(fold.n_val, np.nan)
             ),
         }
@@ -303,7 +312,7 @@ def train_direction_model(frame: pl.DataFrame, features: FeatureSet, settings: T
         market_booster = None
     timings["final_fit"] = time.perf_counter() - t
     gain = booster.get_score(importance_type="gain")
-    importance = {c: float(gain.get(c, 0.0)) for c in names}
+    importance = {c: tree_gain(gain, c) for c in names}
     timings["total"] = time.perf_counter() - t0
     return TrainingOutcome(
         booster=booster,

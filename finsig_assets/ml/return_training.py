@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from finsig_assets.ml import baselines
-from finsig_assets.ml.direction_training import TrainingDataError, TrainingSettings, feature_matrix, fit_on_folds, window_folds
+from finsig_assets.ml.direction_training import TrainingDataError, TrainingSettings, feature_matrix, fit_on_folds, tree_gain, window_folds
 from finsig_assets.ml.loss_differential import LossDifferentialTest, paired_loss_test
 from finsig_assets.ml.training_table import RETURN_COLUMN, FeatureSet
 
@@ -112,15 +111,6 @@ def score_forecasts(oos: pl.DataFrame) -> dict[str, ReturnScores]:
     return out
 
 
-def _tree_gain(gain: Mapping[str, float | list[float]], name: str) -> float:
-    """A tree booster's gain for feature ``name`` (0 when no split uses it). ``Booster.get_score``
-    is typed for every booster; lists are gblinear's weights, never a tree booster's gain."""
-    value = gain.get(name, 0.0)
-    if isinstance(value, list):
-        raise TypeError(f"gain of {name} is a list ({value!r}): not a tree booster's")
-    return float(value)
-
-
 def train_return_model(frame: pl.DataFrame, features: FeatureSet, settings: TrainingSettings) -> ReturnOutcome:
     """See the module docstring. ``frame``: labelled rows of one window (as for the direction model)."""
     import pandas as pd
@@ -181,7 +171,7 @@ def train_return_model(frame: pl.DataFrame, features: FeatureSet, settings: Trai
         scores=score_forecasts(oos),
         test=test,
         oos=oos,
-        importance={c: _tree_gain(gain, c) for c in names},
+        importance={c: tree_gain(gain, c) for c in names},
         input_example=pd.DataFrame(x[example_rows].astype(np.float64), columns=names),
         sessions=sorted(set(frame["trade_date"].to_list())),
         n_rows=frame.height,

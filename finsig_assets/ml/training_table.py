@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from finsig_assets.one_row import one_row
 from finsig_assets.trading_calendar import cutoff_utc, is_session, previous_session
 from finsig_assets.warehouse import Warehouse, fetch_frame
 
@@ -67,7 +68,8 @@ def is_numeric_type(data_type: str) -> bool:
 def features_from_columns(columns: list[tuple[str, str]]) -> FeatureSet:
     """Split ``(name, duckdb type)`` pairs into market and news features."""
     excluded = set(KEY_COLUMNS) | set(LABEL_COLUMNS)
-    market, news = [], []
+    market: list[str] = []
+    news: list[str] = []
     for name, data_type in columns:
         if name in excluded or name.startswith(NON_FEATURE_PREFIXES) or not is_numeric_type(data_type):
             continue
@@ -151,7 +153,7 @@ def last_labelled_session(warehouse: Warehouse, rth_only: bool) -> dt.date | Non
     if rth_only:
         sql += " AND is_rth"
     with warehouse.connection() as conn:
-        return conn.execute(sql).fetchone()[0]
+        return one_row(conn, sql)[0]
 
 
 def read_session_rows(

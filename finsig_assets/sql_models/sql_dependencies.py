@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from finsig_assets.one_row import one_row
 from finsig_assets.warehouse import scratch_catalog
 
 
@@ -27,7 +28,7 @@ def tables_read(sql: str, registered: Iterable[str] = ()) -> list[str]:
         # A literal, not a parameter: binding a value makes DuckDB 1.5 import pandas and pyarrow,
         # and models are loaded when the definitions are.
         text = sql.replace("'", "''")
-        tree = json.loads(conn.execute(f"SELECT json_serialize_sql('{text}')").fetchone()[0])
+        tree = json.loads(one_row(conn, f"SELECT json_serialize_sql('{text}')")[0])
     if tree.get("error"):
         raise ValueError(f"SQL does not parse: {tree.get('error_message', tree)}")
     references: set[tuple[str, str]] = set()
