@@ -21,6 +21,15 @@ Timed: those calls only (imports and the warehouse's first open excluded). Repor
 way: wall seconds (median and min), peak RSS (``VmHWM``; the RSS before the run beside it),
 rows written. Both ways write the same rows (checked: count and a checksum of the table).
 
+Measured on the 2-core dev box, shared with other runs (250 sessions, 703,367 bars, 500,000
+articles; three repeats, median / min seconds, peak RSS):
+
+    gold.news_signals       frame 24.5 / 21.3 s  3.51 GB    INSERT ... SELECT 23.4 / 11.6 s  3.61 GB
+    gold.training_examples  frame 2.01 / 1.95 s   834 MB    INSERT ... SELECT 2.04 / 1.99 s  1,009 MB
+
+(news_signals varied from 11.6 to 38.9 s either way with the machine's load: its SELECT is the
+time.) About 7 minutes in all.
+
     .venv/bin/python bench/sql_model_write.py                        # 250 sessions, 2 instruments
     .venv/bin/python bench/sql_model_write.py --sessions 60 --repeat 5
     .venv/bin/python bench/sql_model_write.py --threads 2            # DuckDB threads (0: all cores)
