@@ -41,6 +41,7 @@ from finsig_assets.demo_data.news import generate_articles
 from finsig_assets.demo_data.news_effect import EFFECT_WINDOW_MINUTES
 from finsig_assets.landing_zone import LandingZone
 from finsig_assets.ml.direction_model import DirectionModelConfig, direction_model
+from finsig_assets.ml.training_config import model_features
 from finsig_assets.ml.model_fits import model_fits
 from finsig_assets.ml.direction_training import train_direction_model
 from finsig_assets.ml.evaluation_metrics import auc_standard_error
@@ -209,7 +210,7 @@ def market_only_shadow(run: PipelineRun, preds: pl.DataFrame) -> np.ndarray:
     """
     config = DirectionModelConfig(**run.training)
     settings = config.training_settings()
-    features = discover_features(run.warehouse)
+    features = model_features(config, discover_features(run.warehouse))  # the model's market columns
     market = FeatureSet(features.market, ())
     scored = []
     for through in sorted(preds["trained_through"].unique().to_list()):
