@@ -70,6 +70,12 @@ class WrittenRows:
         return sum(self.rows_by_date.values())
 
 
+def _arrow_frame(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a table, not an array
+    return frame
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -90,7 +96,7 @@ def written_rows(
 
     The latest rows are ordered by the first of :data:`PREVIEW_TIME_COLUMNS` the table has, ties
     by every column (a frame's preview broke ties by the frame's row order)."""
-    columns = pl.from_arrow(conn.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table())
+    columns = _arrow_frame(conn.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table())
     date = _quoted(date_column)
     counts = ", ".join(f"count(DISTINCT {_quoted(c)})" for c in distinct)
     rows = conn.execute(
@@ -106,7 +112,7 @@ def written_rows(
         keys = ([time_column] if time_column else []) + [c for c in columns.columns if c != time_column]
         newest_first = ", ".join(f"{_quoted(c)} DESC NULLS LAST" for c in keys)
         in_order = ", ".join(f"{_quoted(c)} ASC NULLS FIRST" for c in keys)
-        candidates = pl.from_arrow(
+        candidates = _arrow_frame(
             conn.execute(
                 f"SELECT * FROM {table} WHERE {date} IN ({', '.join('?' for _ in previewed)}) "
                 f"QUALIFY row_number() OVER (PARTITION BY {date} ORDER BY {newest_first}) <= ? "
@@ -165,20 +171,19 @@ def standard_metadata(
     preview_rows: int = 5,
 ) -> dict[str, Any]:
     """Row count, schema, the partition range, and a markdown summary with a short preview."""
-    written = frame if isinstance(frame, WrittenRows) else None
     meta: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(frame.height),
-        "dagster/column_schema": column_schema(written.columns if written is not None else frame),
+        "dagster/column_schema": column_schema(frame.columns if isinstance(frame, WrittenRows) else frame),
         "partition_range": dg.MetadataValue.text(scope_label),
     }
     details = dict(summary or {})
     meta |= typed_metadata(details)
     md = f"**{frame.height:,} rows** for `{scope_label}`\n\n" + markdown_table({"rows": f"{frame.height:,}", **details})
     if frame.height and preview_rows:
-        if written is None:
+        if not isinstance(frame, WrittenRows):
             md += "\n\n" + preview_markdown(frame, preview_rows)
-        elif written.latest_by_date:
-            latest = pl.concat(list(written.latest_by_date.values()), how="vertical")
+        elif frame.latest_by_date:
+            latest = pl.concat(list(frame.latest_by_date.values()), how="vertical")
             md += "\n\n" + preview_markdown(latest, preview_rows, total_rows=frame.height)
     meta["summary"] = dg.MetadataValue.md(md)
     return meta
@@ -280,9 +285,8 @@ def partition_metadata(
         # The partition's own numbers (and its summary) first, the run's after them.
         return standard_metadata(frame, scope_label, own, preview_rows=preview_rows) | typed_metadata(_run_names(run_summary))
     counts: dict[Any, int] = {}
-    written = frame if isinstance(frame, WrittenRows) else None
-    if written is not None:
-        counts = dict(written.rows_by_date)
+    if isinstance(frame, WrittenRows):
+        counts = dict(frame.rows_by_date)
     elif frame.height and date_column in frame.columns:
         counts = dict(frame.group_by(date_column).len().iter_rows())
     # Previews for the latest partitions with rows only: a year-long run would otherwise carry
@@ -300,10 +304,10 @@ def partition_metadata(
         }
         md = f"**{rows:,} rows** for `{key}` (one partition of a run over `{scope_label}`)\n\n"
         md += markdown_table({"rows": f"{rows:,}", **own})
-        if day in previewed and written is None:
+        if day in previewed and not isinstance(frame, WrittenRows):
             md += "\n\n" + preview_markdown(frame.filter(pl.col(date_column) == day), preview_rows)
-        elif day in previewed and day in written.latest_by_date:
-            md += "\n\n" + preview_markdown(written.latest_by_date[day], preview_rows, total_rows=rows)
+        elif day in previewed and isinstance(frame, WrittenRows) and day in frame.latest_by_date:
+            md += "\n\n" + preview_markdown(frame.latest_by_date[day], preview_rows, total_rows=rows)
         meta["summary"] = dg.MetadataValue.md(md)
         if context is not None:
             add_partition_metadata(context, key, meta)
