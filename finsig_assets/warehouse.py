@@ -351,7 +351,8 @@ class Transaction:
         for name, relation in rows.relations.items():
             self.register(name, relation)
         try:
-            inserted = self.execute(f"INSERT INTO {table} BY NAME {rows.sql}", dict(rows.params)).fetchone()[0]
+            result = self.execute(f"INSERT INTO {table} BY NAME {rows.sql}", dict(rows.params)).fetchone()
+            inserted = result[0] if result is not None else 0
         finally:
             for name in rows.relations:
                 self.unregister(name)

@@ -442,7 +442,11 @@ class SqlModelRun:
     @property
     def rows(self) -> pl.DataFrame | WrittenRows:
         """The rows written (a frame), or their summary when they were written in SQL."""
-        return self.frame if self.frame is not None else self.written
+        if self.frame is not None:
+            return self.frame
+        if self.written is None:
+            raise ValueError(f"{self.model.table}: the run holds neither its rows nor their summary")
+        return self.written
 
     @property
     def rows_written(self) -> int:
@@ -696,8 +700,8 @@ def run_sql_model(
     run.timings["write_seconds"] = time.perf_counter() - t0
     run.elapsed_seconds += run.timings["write_seconds"]
     if log is not None:
-        log.info(f"{model.table}: wrote {run.frame.height:,} rows for {scope.label} in {run.timings['write_seconds']:.1f}s")
-        if run.frame.height == 0:
+        log.info(f"{model.table}: wrote {run.rows_written:,} rows for {scope.label} in {run.timings['write_seconds']:.1f}s")
+        if run.rows_written == 0:
             log.warning(f"{model.table}: no rows for {scope.label}: are its upstream partitions materialized?")
     return run
 
@@ -708,10 +712,11 @@ def _jsonable(value: Any) -> Any:
 
 def _instruments_by_day(run: SqlModelRun) -> dict[dt.date, dict[str, Any]]:
     counts: dict[dt.date, int] = {}
-    if run.written is not None:
-        counts = {day: n.get("instrument", 0) for day, n in run.written.distinct_by_date.items()}
-    elif "instrument" in run.frame.columns and run.frame.height:
-        per_day = run.frame.group_by("trade_date").agg(pl.col("instrument").n_unique())
+    rows = run.rows
+    if isinstance(rows, WrittenRows):
+        counts = {day: n.get("instrument", 0) for day, n in rows.distinct_by_date.items()}
+    elif "instrument" in rows.columns and rows.height:
+        per_day = rows.group_by("trade_date").agg(pl.col("instrument").n_unique())
         counts = dict(per_day.iter_rows())
     return {day: {"instruments": int(counts.get(day, 0))} for day in run.scope.sessions}
 
