@@ -117,7 +117,7 @@ from finsig_assets.table_checks import (
     validate_checks,
 )
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DdlError, SelectRows, Warehouse, fetch_frame, table_schema
+from finsig_assets.warehouse import DdlError, SelectRows, Warehouse, ddl_text, fetch_frame, table_schema
 
 #: Parameters every model may reference, with their types (documentation and error messages).
 STANDARD_PARAMETERS: dict[str, str] = {
@@ -206,9 +206,11 @@ class SqlModel:
             return str(self.path)
 
 
-def _code_version(sql: str, python_post: str | None) -> str:
-    """Hash of the SQL text and of the post step's module source: edit either and it changes."""
+def _code_version(sql: str, python_post: str | None, ddl: str) -> str:
+    """Hash of the SQL text, of its table's DDL (directives expanded, so a column added upstream
+    counts) and of the post step's module source: edit any of them and it changes."""
     digest = hashlib.sha256(sql.encode())
+    digest.update(ddl.encode())
     if python_post:
         step = post_step(python_post)
         module = inspect.getmodule(step)
@@ -385,7 +387,7 @@ def load_sql_model(path: Path | str) -> SqlModel:
         parameters=parameters,
         ddl_path=ddl_path,
         columns=columns,
-        code_version=_code_version(text, python_post),
+        code_version=_code_version(text, python_post, ddl_text(ddl_path)),
         checks=checks,
     )
 

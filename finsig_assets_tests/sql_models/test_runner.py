@@ -230,6 +230,19 @@ def test_code_version_follows_the_file(sql_dir):
     assert after.code_versions_by_key[key] != before.code_versions_by_key[key]
 
 
+def test_code_version_follows_the_table_ddl(sql_dir):
+    # A column added to the model's table (or to an upstream table its DDL takes columns from)
+    # is a change of the model: the UI marks it and its dependants stale.
+    path = sql_dir / "gold.tiny.sql"
+    before = build_sql_asset(path)
+    ddl = sql_dir / "tables" / "gold.tiny.sql"
+    ddl.write_text(TINY_DDL.replace("\n);", ",\n    spare DOUBLE\n);"))
+    after = build_sql_asset(path)
+    key = dg.AssetKey(["gold", "tiny"])
+    assert "spare" in ddl.read_text()
+    assert after.code_versions_by_key[key] != before.code_versions_by_key[key]
+
+
 # ----------------------------------------------------------------------------- running
 
 
