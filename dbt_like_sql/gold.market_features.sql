@@ -87,10 +87,11 @@ closes AS MATERIALIZED (
 
 -- The close in force at every minute of the loaded span: the close of the last bar at or
 -- before that minute (bars are whole minutes: bronze rejects any other time). One pass
--- forward over the minutes, so each lookback below is an equality join instead of an ASOF
--- join (an ASOF join sorts both sides; five of them were most of this model's time).
-close_at_minute AS MATERIALIZED (
-    SELECT m.instrument, m.minute_no,
+-- forward over the minutes; on this gap-free minute grid "h minutes earlier" is "h rows
+-- earlier", so every lookback is a lag in one more pass over the same order (joins or ASOF
+-- joins, one per horizon, each hashed or sorted the whole span again).
+close_at_minute AS (
+    SELECT m.instrument, m.minute_no, c.close IS NOT NULL AS has_bar,
            last_value(c.close IGNORE NULLS) OVER (
                PARTITION BY m.instrument ORDER BY m.minute_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
            ) AS close
@@ -102,29 +103,36 @@ close_at_minute AS MATERIALIZED (
     LEFT JOIN closes AS c USING (instrument, minute_no)
 ),
 
+lookbacks AS (
+    SELECT instrument, minute_no, has_bar,
+           lag(close, 1)   OVER w AS close_1m_ago,
+           lag(close, 5)   OVER w AS close_5m_ago,
+           lag(close, 15)  OVER w AS close_15m_ago,
+           lag(close, 30)  OVER w AS close_30m_ago,
+           lag(close, 60)  OVER w AS close_60m_ago,
+           lag(close, 120) OVER w AS close_120m_ago,
+           lag(close, 240) OVER w AS close_240m_ago,
+           lag(close, 360) OVER w AS close_360m_ago
+    FROM close_at_minute
+    WINDOW w AS (PARTITION BY instrument ORDER BY minute_no)
+),
+
 returns AS (
     -- ret_h = ln(close_t / close of the last bar at or before t - h): by TIME, not by rows. A
     -- missing minute at t - h falls back to the bar before it (across a break or weekend that
     -- is the last bar before it); NULL when there is no such bar at all.
     -- For whole-minute bar times the 1-minute return is the bar-to-bar return.
     SELECT k.instrument, k.ts, k.prev_close,
-           ln(k.close / r1.close)  AS ret_1m,
-           ln(k.close / r5.close)  AS ret_5m,
-           ln(k.close / r15.close) AS ret_15m,
-           ln(k.close / r30.close) AS ret_30m,
-           ln(k.close / r60.close) AS ret_60m,
-           ln(k.close / r120.close) AS ret_120m,
-           ln(k.close / r240.close) AS ret_240m,
-           ln(k.close / r360.close) AS ret_360m
+           ln(k.close / l.close_1m_ago)   AS ret_1m,
+           ln(k.close / l.close_5m_ago)   AS ret_5m,
+           ln(k.close / l.close_15m_ago)  AS ret_15m,
+           ln(k.close / l.close_30m_ago)  AS ret_30m,
+           ln(k.close / l.close_60m_ago)  AS ret_60m,
+           ln(k.close / l.close_120m_ago) AS ret_120m,
+           ln(k.close / l.close_240m_ago) AS ret_240m,
+           ln(k.close / l.close_360m_ago) AS ret_360m
     FROM closes AS k
-    LEFT JOIN close_at_minute AS r1  ON k.instrument = r1.instrument  AND r1.minute_no  = k.minute_no - 1
-    LEFT JOIN close_at_minute AS r5  ON k.instrument = r5.instrument  AND r5.minute_no  = k.minute_no - 5
-    LEFT JOIN close_at_minute AS r15 ON k.instrument = r15.instrument AND r15.minute_no = k.minute_no - 15
-    LEFT JOIN close_at_minute AS r30 ON k.instrument = r30.instrument AND r30.minute_no = k.minute_no - 30
-    LEFT JOIN close_at_minute AS r60 ON k.instrument = r60.instrument AND r60.minute_no = k.minute_no - 60
-    LEFT JOIN close_at_minute AS r120 ON k.instrument = r120.instrument AND r120.minute_no = k.minute_no - 120
-    LEFT JOIN close_at_minute AS r240 ON k.instrument = r240.instrument AND r240.minute_no = k.minute_no - 240
-    LEFT JOIN close_at_minute AS r360 ON k.instrument = r360.instrument AND r360.minute_no = k.minute_no - 360
+    JOIN lookbacks AS l ON l.instrument = k.instrument AND l.minute_no = k.minute_no AND l.has_bar
 ),
 
 terms AS (
@@ -176,16 +184,6 @@ rolled AS (
         w30 AS (w ROWS BETWEEN 29 PRECEDING AND CURRENT ROW),
         w50 AS (w ROWS BETWEEN 49 PRECEDING AND CURRENT ROW),
         w60 AS (w ROWS BETWEEN 59 PRECEDING AND CURRENT ROW)
-),
-
--- Volatility of volatility: the spread of realized_vol_30 over the last 30 bars, a window over
--- a window, so it needs its own pass (60 bars: 31 for the first realized_vol_30, 29 more).
-vol_of_vol AS (
-    SELECT instrument, ts,
-           stddev_samp(CASE WHEN bar_no >= 31 THEN sd_ret_30 END) OVER (
-               PARTITION BY instrument ORDER BY ts ROWS BETWEEN 29 PRECEDING AND CURRENT ROW
-           ) AS sd_rv_30
-    FROM rolled
 )
 
 SELECT
@@ -238,8 +236,6 @@ SELECT
     CASE WHEN r.bar_no >= 31 THEN r.mean_amihud_30 END                         AS amihud_30,
     -- Rolling VWAP over the last 30 bars, typical price (H + L + C) / 3; NULL if no volume.
     CASE WHEN r.bar_no >= 30 THEN r.sum_typical_value_30 / nullif(r.sum_vol_30, 0) END AS vwap_30,
-    -- Volatility of volatility: sample std of realized_vol_30 over the last 30 bars.
-    CASE WHEN r.bar_no >= 60 THEN v.sd_rv_30 END                               AS vol_of_vol_30,
     -- Minutes from the regular-hours open (09:30 New York) of the bar's trade_date to the bar
     -- open; negative for the overnight bars before it (as low as about -930 on a normal day,
     -- lower after weekends/holidays). calendar_sessions is registered by the runner.
@@ -253,5 +249,4 @@ SELECT
     r.prev_high  AS _prev_high,
     r.prev_low   AS _prev_low
 FROM rolled AS r
-JOIN vol_of_vol AS v USING (instrument, ts)
 LEFT JOIN calendar_sessions AS s ON s.trade_date = r.trade_date

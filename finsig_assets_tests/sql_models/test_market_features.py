@@ -194,7 +194,7 @@ def test_flat_prices_give_nulls_not_nan(tmp_path):
 
 
 def test_sql_never_looks_forward_by_construction():
-    """No frame reaches past the current row, nothing leads, every lookback join reads an earlier minute."""
+    """No frame reaches past the current row, nothing leads, every lookback lags to an earlier minute."""
     import re
 
     body = "\n".join(line.split("--")[0] for line in _model().sql.splitlines()).lower()
@@ -203,10 +203,13 @@ def test_sql_never_looks_forward_by_construction():
     assert body.count("unbounded") == 1
     assert re.search(r"last_value\(c\.close ignore nulls\) over \(\s*partition by m\.instrument order by m\.minute_no "
                      r"rows between unbounded preceding and current row", body)
-    lookbacks = re.findall(r"left join close_at_minute as (r\d+)\s+on k\.instrument = \1\.instrument\s+"
-                           r"and \1\.minute_no\s+= k\.minute_no - (\d+)", body)
-    assert sorted(int(h) for _, h in lookbacks) == [1, 5, 15, 30, 60, 120, 240, 360]
-    assert all(name == f"r{h}" for name, h in lookbacks)
+    # Lookbacks: lags (backwards) over the gap-free minute grid, named for their horizon, read
+    # back on the bar's own minute.
+    lookbacks = re.findall(r"lag\(close, (\d+)\)\s+over w as close_(\d+)m_ago", body)
+    assert sorted(int(h) for h, _ in lookbacks) == [1, 5, 15, 30, 60, 120, 240, 360]
+    assert all(h == name for h, name in lookbacks)
+    assert re.search(r"window w as \(partition by instrument order by minute_no\)\s*\)", body)
+    assert re.search(r"join lookbacks as l on l\.instrument = k\.instrument and l\.minute_no = k\.minute_no and l\.has_bar", body)
     frames = re.findall(r"rows between (\d+) preceding and current row", body)
     assert frames and all(int(n) < 60 for n in frames)
     assert "$window_end" in body and "ts < $window_end" in body  # nothing after the window is read
