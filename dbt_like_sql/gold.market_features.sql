@@ -14,7 +14,7 @@
 --     $window_start (unordered: the step sorts). The python_post step `recursive_indicators`
 --     (finsig_assets/sql_models/recursive_indicators.py) adds rsi_14, rsi_20, macd, macd_signal,
 --     macd_hist, ema_7/14/21/50, atr_14 and adx_14 from the _close/_high/_low/_prev_close/
---     _prev_high/_prev_low helper columns; the runner
+--     _prev_high/_prev_low helper columns, and vol_of_vol_30 from realized_vol_30; the runner
 --     then drops the helper columns (leading underscore), keeps trade_date BETWEEN
 --     $first_date AND $last_date and replaces that range of gold.market_features.
 --   * chunk_sessions: a long range runs as consecutive chunks of 125 sessions, each with its
@@ -25,8 +25,8 @@
 -- Time and leakage:
 --   * Everything runs over the instrument's continuous bar sequence ordered by ts: no reset per
 --     session, and only real bars (silver never forward-fills), so "N bars" means N real bars.
---   * Every value on the row of the bar at ts uses only bars with ts' <= ts: the lookback
---     joins read the close in force h minutes earlier (a running "last close so far" over the
+--   * Every value on the row of the bar at ts uses only bars with ts' <= ts: the lookbacks
+--     lag to the close in force h minutes earlier (a running "last close so far" over the
 --     minutes), every rolling frame is "N-1 PRECEDING AND CURRENT ROW", nothing reads a later
 --     row. (The bar at ts is the minute [ts, ts+1m); its close is known at ts+1m, like any
 --     bar-level feature. Labels must start after that: see gold.training_examples.)
@@ -67,8 +67,8 @@ warmup_start AS (
     GROUP BY instrument
 ),
 
--- MATERIALIZED: bars and closes are read several times (joins below); computing them once
--- and keeping the lookback joins on narrow relations is what keeps this fast.
+-- MATERIALIZED: bars and closes are each read twice (joins below); computing them once and
+-- keeping the minute grid narrow is what keeps this fast.
 bars AS MATERIALIZED (
     SELECT b.instrument, b.ts, b.trade_date, b.open, b.high, b.low, b.close, b.volume,
            b.minutes_to_close
