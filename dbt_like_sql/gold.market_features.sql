@@ -70,10 +70,16 @@ warmup_start AS (
 -- MATERIALIZED: bars and closes are each read twice (joins below); computing them once and
 -- keeping the minute grid narrow is what keeps this fast.
 bars AS MATERIALIZED (
+    -- Minutes from the regular-hours open (09:30 New York) of the bar's trade_date to the bar
+    -- open; negative for the overnight bars before it (as low as about -930 on a normal day,
+    -- lower after weekends/holidays). calendar_sessions is registered by the runner. Joined
+    -- here, on the narrow bars, so the hash table is the calendar's, not the wide result's.
     SELECT b.instrument, b.ts, b.trade_date, b.open, b.high, b.low, b.close, b.volume,
-           b.minutes_to_close
+           b.minutes_to_close,
+           (epoch(b.ts) - epoch(s.rth_open)) / 60.0 AS minute_of_session
     FROM silver.market_bars AS b
     LEFT JOIN warmup_start AS w USING (instrument)
+    LEFT JOIN calendar_sessions AS s ON s.trade_date = b.trade_date
     WHERE b.ts < $window_end
       AND b.ts >= coalesce(w.load_from, $window_start)
 ),
@@ -149,7 +155,7 @@ terms AS (
 ),
 
 rolled AS (
-    SELECT instrument, ts, trade_date, open, high, low, close, volume, minutes_to_close,
+    SELECT instrument, ts, trade_date, open, high, low, close, volume, minutes_to_close, minute_of_session,
            prev_close, ret_1m, ret_5m, ret_15m, ret_30m, ret_60m, ret_120m, ret_240m, ret_360m,
            row_number()         OVER w    AS bar_no,
            lag(high)            OVER w    AS prev_high,
@@ -236,10 +242,7 @@ SELECT
     CASE WHEN r.bar_no >= 31 THEN r.mean_amihud_30 END                         AS amihud_30,
     -- Rolling VWAP over the last 30 bars, typical price (H + L + C) / 3; NULL if no volume.
     CASE WHEN r.bar_no >= 30 THEN r.sum_typical_value_30 / nullif(r.sum_vol_30, 0) END AS vwap_30,
-    -- Minutes from the regular-hours open (09:30 New York) of the bar's trade_date to the bar
-    -- open; negative for the overnight bars before it (as low as about -930 on a normal day,
-    -- lower after weekends/holidays). calendar_sessions is registered by the runner.
-    (epoch(r.ts) - epoch(s.rth_open)) / 60.0                                   AS minute_of_session,
+    r.minute_of_session,  -- see bars
     r.minutes_to_close,
     -- Helper columns for the python_post step (dropped by the runner before writing).
     r.close      AS _close,
@@ -249,4 +252,3 @@ SELECT
     r.prev_high  AS _prev_high,
     r.prev_low   AS _prev_low
 FROM rolled AS r
-LEFT JOIN calendar_sessions AS s ON s.trade_date = r.trade_date
