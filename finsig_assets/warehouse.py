@@ -37,6 +37,7 @@ import duckdb
 from pydantic import Field
 
 from finsig_assets import settings
+from finsig_assets.one_row import one_row
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
@@ -341,7 +342,7 @@ class Transaction:
         rows = _in_row_groups(rows)
         self.register(name, rows)
         try:
-            before = self.conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            before = one_row(self.conn, f"SELECT count(*) FROM {name}")[0]
             self.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
         finally:
             self.unregister(name)

@@ -786,7 +786,7 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
     }
 
     def _sql_model_asset(
-        context: dg.AssetExecutionContext, config: config_cls, warehouse: Warehouse
+        context: dg.AssetExecutionContext, config: dg.Config, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         scope = scope_of(context)
         values = {name: getattr(config, name) for name in model.config_defaults}
@@ -797,7 +797,10 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         )
         return materialize_result(context, scope.sessions, result_metadata(run, context), checks)
 
-    _sql_model_asset = trading_day_asset(
+    # Dagster reads the run config's schema from this annotation: the model's own class, made at
+    # load time from its header (a class made at run time cannot be written in the signature).
+    _sql_model_asset.__annotations__["config"] = config_cls
+    asset = trading_day_asset(
         key=model.key,
         deps=[dg.AssetDep(dep, partition_mapping=mapping) for dep in model.deps],
         description=f"{model.description}\n\nSQL model: `{model.display_path}`",
@@ -807,8 +810,8 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         check_specs=check_specs(model.key, model.checks),
     )(_sql_model_asset)
 
-    _BUILT[cache_key] = _sql_model_asset
-    return _sql_model_asset
+    _BUILT[cache_key] = asset
+    return asset
 
 
 def build_sql_assets(sql_dir: Path | str | None = None) -> list[dg.AssetsDefinition]:
