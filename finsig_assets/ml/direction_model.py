@@ -91,6 +91,7 @@ from finsig_assets.ml.training_window import (  # noqa: F401 (MixedSentimentMode
     no_data_reason,
     training_window,
     training_window_dep,
+    window_label,
 )
 from finsig_assets.ml.version_reuse import config_sha256, registered_with, reused_row_values
 from finsig_assets.ml.evaluation_metrics import METRIC_NAMES, finite_or_none, fmt
@@ -442,12 +443,14 @@ def _partition_metadata(row: dict, detail: dict | None, tracking: MlflowTracking
         "dagster/row_count": dg.MetadataValue.int(1),
         "partition_range": dg.MetadataValue.text(row["trade_date"].isoformat()),
         "status": dg.MetadataValue.text(row["status"]),
-        "window": dg.MetadataValue.text(
-            f"{row['window_first']}..{row['window_last']} ({int(row['n_sessions'] or 0)} session(s) with labelled rows)"
-        ),
+        "window": dg.MetadataValue.text(window_label(row)),
         "n_sessions": dg.MetadataValue.int(int(row["n_sessions"] or 0)),
         "n_train_rows": dg.MetadataValue.int(int(row["n_train_rows"] or 0)),
     }
+    if row.get("n_features") is not None:
+        # The model's columns: the table's features less the configured exclude_features.
+        meta["n_features"] = dg.MetadataValue.int(int(row["n_features"]))
+        meta["n_news_features"] = dg.MetadataValue.int(int(row["n_news_features"] or 0))
     if detail is None:
         meta["outcome"] = dg.MetadataValue.md(f"**No model trained** for {row['trade_date']}: {row['reason']}")
         return meta

@@ -40,7 +40,14 @@ from finsig_assets.ml.evaluation_metrics import finite_or_none, fmt
 from finsig_assets.ml.fit_store import STATUS_FITTED, TABLE, fitted_keys, pack
 from finsig_assets.ml.training_config import DirectionModelConfig, check_config, model_features
 from finsig_assets.ml.training_table import discover_features, last_labelled_session, read_labelled_examples, window_sessions
-from finsig_assets.ml.training_window import STATUS_INSUFFICIENT, STATUS_NO_DATA, no_data_reason, training_window, training_window_dep
+from finsig_assets.ml.training_window import (
+    STATUS_INSUFFICIENT,
+    STATUS_NO_DATA,
+    no_data_reason,
+    training_window,
+    training_window_dep,
+    window_label,
+)
 from finsig_assets.ml.version_reuse import config_sha256
 from finsig_assets.partition_scope import scope_of
 from finsig_assets.trading_calendar import previous_session
@@ -171,11 +178,7 @@ def _metadata(row: dict) -> dict:
         "dagster/row_count": dg.MetadataValue.int(1),
         "status": dg.MetadataValue.text(row["status"]),
         "outcome": dg.MetadataValue.text(_one_line(row)),
-        "window": dg.MetadataValue.text(
-            f"{row['window_first']}..{row['window_last']} ({int(row['n_sessions'] or 0)} session(s) with labelled rows)"
-            if row["window_first"]
-            else "none"
-        ),
+        "window": dg.MetadataValue.text(window_label(row)),
         "n_train_rows": dg.MetadataValue.int(int(row["n_train_rows"] or 0)),
         "fit_seconds": dg.MetadataValue.float(round(row["fit_seconds"], 3)),
         "config_sha256": dg.MetadataValue.text(row["config_sha256"]),

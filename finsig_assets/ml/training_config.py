@@ -33,8 +33,10 @@ class DirectionModelConfig(dg.Config):
     )
     min_labelled_rows: int = Field(default=200, description="Fewer labelled rows in the window -> 'insufficient history'.")
     rth_only: bool = Field(default=True, description="Train on regular-hours rows only.")
+    # A plain default, not a factory: Dagster shows a default value in the launchpad, and says
+    # nothing about one a factory makes.
     exclude_features: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_EXCLUDED_FEATURES),
+        default=list(DEFAULT_EXCLUDED_FEATURES),
         description="Columns of gold.training_examples the model leaves out; every other numeric non-key column is a "
         "feature. The default is what out-of-sample measurement supports (finsig_assets/ml/default_features.py); "
         "[] trains on every column. A name that is not a feature of the table stops the run.",

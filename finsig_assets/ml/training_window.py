@@ -76,11 +76,18 @@ def no_data_reason(day: dt.date, data_ends: dt.date | None, rth_only: bool) -> s
     elif through > data_ends:
         where = f"the data ends with {data_ends}"
     else:
-        where = f"the session has no labelled data (the data runs to {data_ends})"
+        where = f"the session has no labelled data (labelled data runs to {data_ends})"
     return (
         f"no labelled {hours}rows in {through}, the last session of the window, and {where}: "
-        f"nothing new to train on, so no model for {day} is trained, registered or materialized"
+        f"nothing new to train on, so no model for {day} is trained or registered"
     )
+
+
+def window_label(row: dict) -> str:
+    """The training window of a ``ml.model_runs`` / ``ml.model_fits`` row, as the UI shows it."""
+    if not row.get("window_first"):
+        return "none (no labelled rows to train on)"
+    return f"{row['window_first']}..{row['window_last']} ({int(row['n_sessions'] or 0)} session(s) with labelled rows)"
 
 
 class MixedSentimentModelsError(ValueError):

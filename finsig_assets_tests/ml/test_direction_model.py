@@ -113,7 +113,7 @@ def test_pure_noise_is_not_promoted_and_scores_near_chance(warehouse, tracking):
 def test_excluded_features_are_not_trained_on_and_a_misspelt_one_stops_the_run(warehouse, tracking):
     insert_synthetic(warehouse, SESSIONS[:12], news_effect=0.6, seed=1)
     excluded = ["ret_30m", "news_count_15m"]
-    train(warehouse, tracking, D, exclude_features=excluded)
+    trained = train(warehouse, tracking, D, exclude_features=excluded)
     run = model_runs(warehouse).row(0, named=True)
     assert run["status"] == "trained"
     artifact = tracking.client().download_artifacts(run["mlflow_run_id"], "features.json", str(tracking_dir(tracking)))
@@ -121,6 +121,8 @@ def test_excluded_features_are_not_trained_on_and_a_misspelt_one_stops_the_run(w
     assert not set(excluded) & set(features["market_features"] + features["news_features"])
     assert "ret_5m" in features["market_features"] and "news_count_60m" in features["news_features"]
     assert run["n_features"] == len(features["market_features"]) + len(features["news_features"])
+    meta = metadata_of(trained)
+    assert meta["n_features"] == run["n_features"] and meta["n_news_features"] == len(features["news_features"])
 
     failed = train(warehouse, tracking, D, raise_on_error=False, exclude_features=["ret_30min"])
     assert not failed.success
@@ -277,7 +279,10 @@ def test_a_session_without_labelled_data_trains_nothing_and_says_why(warehouse, 
     result = train(warehouse, tracking, SESSIONS[8])
     # Done, with nothing to train: materialized (so downstream steps of the run go on), and says why.
     assert result.success and materialized_partitions(result) == [str(model_for(SESSIONS[8]))]
-    assert "No model trained" in metadata_of(result)["outcome"]
+    meta = metadata_of(result)
+    assert "No model trained" in meta["outcome"]
+    # It is materialized, so the outcome does not say it is not; the window reads as none, not "None..None".
+    assert "materialized" not in meta["outcome"] and "None" not in meta["window"]
     run = model_runs(warehouse).row(0, named=True)
     assert run["status"] == "no data" and run["mlflow_run_id"] is None
     assert f"no labelled regular-hours rows in {SESSIONS[8]}" in run["reason"]

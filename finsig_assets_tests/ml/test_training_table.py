@@ -61,6 +61,15 @@ def test_excluded_features_leave_the_set_and_a_misspelt_one_is_refused():
         without_features(fs, ["sma_07", "ret_1m"])
 
 
+def test_the_launchpad_shows_the_default_exclusions():
+    # Dagster shows a field's default only when the config schema carries it (a pydantic
+    # default_factory gives "optional, no default": the launchpad hid the 21 columns).
+    from finsig_assets.ml.training_config import DirectionModelConfig
+
+    field = DirectionModelConfig.to_config_schema().as_field().config_type.fields["exclude_features"]
+    assert field.default_provided and field.default_value == list(DEFAULT_EXCLUDED_FEATURES)
+
+
 def test_the_default_exclusions_are_columns_of_the_table(warehouse):
     # A default naming a column the DDL no longer has would stop every model run.
     fs = discover_features(warehouse)
