@@ -27,7 +27,7 @@ import dagster as dg
 from finsig_assets.automation import follows_upstream
 from finsig_assets.checks.session_freshness import check_spec as freshness_check_spec
 from finsig_assets.partitions import trading_day_partitions
-from finsig_assets.warehouse import DdlError, ddl_text, table_ddl_path, table_schema
+from finsig_assets.warehouse import DdlError, column_descriptions, ddl_text, table_ddl_path, table_schema
 
 SOURCE_LAYERS = frozenset({"bronze"})
 # Who answers for the assets of each layer (Dagster owners: an email or ``team:<name>``). An
@@ -103,11 +103,15 @@ def table_metadata(table: str) -> dict:
         raise  # a broken directive is an error, not a table without a DDL
     except (FileNotFoundError, ValueError):
         return {}
+    described = column_descriptions(table)
     return {
         "dagster/table_name": table,
         # Types spelled as the materializations spell them (materialization_metadata.sql_type).
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, kind.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")) for name, kind in columns]
+            columns=[
+                dg.TableColumn(name, kind.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"), description=described.get(name))
+                for name, kind in columns
+            ]
         ),
     }
 

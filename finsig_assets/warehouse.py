@@ -182,6 +182,27 @@ def table_schema(table: str, ddl_path: Path | None = None) -> tuple[tuple[str, s
     return rows
 
 
+_COMMENTED_COLUMN = re.compile(r'^\s*"?(?P<name>[A-Za-z_][A-Za-z0-9_]*)"?\s+[A-Z][^-]*--\s*(?P<text>\S.*?)\s*$')
+
+
+def column_descriptions(table: str, ddl_path: Path | None = None, _seen: frozenset[str] = frozenset()) -> dict[str, str]:
+    """``{column: description}`` from the comment ending each column's line in ``table``'s DDL
+    (a ``-- columns of`` directive brings its table's descriptions): what the UI's column
+    schema shows next to each name. Columns without a comment are left out."""
+    path = ddl_path or table_ddl_path(table)
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        directive = _DIRECTIVE.match(line)
+        if directive and directive["table"] not in _seen:
+            upstream = column_descriptions(directive["table"], None, _seen | {table})
+            out.update({k: v for k, v in upstream.items() if k not in out})
+            continue
+        column = _COMMENTED_COLUMN.match(line)
+        if column and not line.lstrip().startswith("--"):
+            out[column["name"]] = column["text"]
+    return out
+
+
 _SCRATCH_LOCK = threading.Lock()
 
 

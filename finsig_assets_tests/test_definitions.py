@@ -75,6 +75,24 @@ def test_every_asset_table_has_a_ddl_contract():
         assert table in tables, table
 
 
+def test_column_schemas_describe_columns_from_the_ddl_comments(asset_graph):
+    # The UI's column table shows each column's meaning: the comment ending its line in the DDL,
+    # and through a '-- columns of' directive the upstream table's own comment.
+    def described(key: str) -> dict[str, str | None]:
+        value = asset_graph.get(dg.AssetKey(key.split("/"))).metadata["dagster/column_schema"]
+        schema = getattr(value, "schema", value)  # a TableSchema, or its metadata value
+        return {c.name: c.description for c in schema.columns}
+
+    features, examples = described("gold/market_features"), described("gold/training_examples")
+    assert features["vol_of_vol_30"] == "sample std of realized_vol_30 over the last 30 bars"
+    assert features["ret_240m"] == "ln(close / close of the last bar at or before ts - 240 minutes)"
+    assert examples["vol_of_vol_30"] == features["vol_of_vol_30"] and examples["sma_50"] == features["sma_50"]
+    assert examples["label_up"].startswith("fwd_return_30m > 0")
+    assert examples["ts"] == "bar open time, UTC"  # its own comment, not market_features'
+    assert all(features[c] for c in features if c not in ("instrument", "trade_date")), features
+    assert described("silver/market_bars")["gap_minutes"]
+
+
 def test_resources_are_configured():
     assert {"warehouse", "landing", "sentiment", "mlflow"} <= set(defs.resources)
 

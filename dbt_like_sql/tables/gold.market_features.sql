@@ -8,10 +8,10 @@ CREATE TABLE IF NOT EXISTS gold.market_features (
     ts                     TIMESTAMPTZ NOT NULL,  -- bar open time, UTC (as silver)
     trade_date             DATE NOT NULL,
     ret_1m                 DOUBLE,  -- ln(close / close of the last bar at or before ts - 1 minute)
-    ret_5m                 DOUBLE,  -- ... ts - 5 minutes
-    ret_15m                DOUBLE,  -- ... ts - 15 minutes
-    ret_30m                DOUBLE,  -- ... ts - 30 minutes
-    ret_60m                DOUBLE,  -- ... ts - 60 minutes
+    ret_5m                 DOUBLE,  -- ln(close / close of the last bar at or before ts - 5 minutes)
+    ret_15m                DOUBLE,  -- ln(close / close of the last bar at or before ts - 15 minutes)
+    ret_30m                DOUBLE,  -- ln(close / close of the last bar at or before ts - 30 minutes)
+    ret_60m                DOUBLE,  -- ln(close / close of the last bar at or before ts - 60 minutes)
     realized_vol_30        DOUBLE,  -- sample std of ret_1m over the last 30 bars
     realized_vol_60        DOUBLE,  -- sample std of ret_1m over the last 60 bars
     parkinson_vol_30       DOUBLE,  -- Parkinson high-low estimator, 30 bars
@@ -31,17 +31,17 @@ CREATE TABLE IF NOT EXISTS gold.market_features (
     -- The rest of the replaced system's catalogue (appended, so a migrated warehouse has the
     -- columns in the same order as a new one).
     ret_120m               DOUBLE,  -- ln(close / close of the last bar at or before ts - 120 minutes)
-    ret_240m               DOUBLE,  -- ... ts - 240 minutes
-    ret_360m               DOUBLE,  -- ... ts - 360 minutes
+    ret_240m               DOUBLE,  -- ln(close / close of the last bar at or before ts - 240 minutes)
+    ret_360m               DOUBLE,  -- ln(close / close of the last bar at or before ts - 360 minutes)
     rsi_20                 DOUBLE,  -- Wilder RSI (alpha = 1/20), 0..100
     sma_7                  DOUBLE,  -- mean close of the last 7 bars (a price level)
-    sma_14                 DOUBLE,  -- ... 14 bars
-    sma_21                 DOUBLE,  -- ... 21 bars
-    sma_50                 DOUBLE,  -- ... 50 bars
+    sma_14                 DOUBLE,  -- mean close of the last 14 bars (a price level)
+    sma_21                 DOUBLE,  -- mean close of the last 21 bars (a price level)
+    sma_50                 DOUBLE,  -- mean close of the last 50 bars (a price level)
     ema_7                  DOUBLE,  -- EMA of the close, alpha = 2 / (7 + 1) (a price level)
-    ema_14                 DOUBLE,  -- ... 14
-    ema_21                 DOUBLE,  -- ... 21
-    ema_50                 DOUBLE,  -- ... 50
+    ema_14                 DOUBLE,  -- EMA of the close, alpha = 2 / (14 + 1) (a price level)
+    ema_21                 DOUBLE,  -- EMA of the close, alpha = 2 / (21 + 1) (a price level)
+    ema_50                 DOUBLE,  -- EMA of the close, alpha = 2 / (50 + 1) (a price level)
     adx_14                 DOUBLE,  -- Wilder ADX 14, 0..100
     momentum_10            DOUBLE,  -- close - close 10 bars earlier (price units)
     roc_10                 DOUBLE,  -- 100 * (close / close 10 bars earlier - 1)

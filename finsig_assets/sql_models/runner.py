@@ -117,7 +117,15 @@ from finsig_assets.table_checks import (
     validate_checks,
 )
 from finsig_assets.trading_calendar import session_frame
-from finsig_assets.warehouse import DdlError, SelectRows, Warehouse, ddl_text, fetch_frame, table_schema
+from finsig_assets.warehouse import (
+    DdlError,
+    SelectRows,
+    Warehouse,
+    column_descriptions,
+    ddl_text,
+    fetch_frame,
+    table_schema,
+)
 
 #: Parameters every model may reference, with their types (documentation and error messages).
 STANDARD_PARAMETERS: dict[str, str] = {
@@ -775,10 +783,13 @@ def build_sql_asset(model: SqlModel | Path | str) -> dg.AssetsDefinition:
         code_refs = dg.CodeReferencesMetadataValue(
             code_references=[dg.LocalFileCodeReference(file_path=str(model.path), line_number=1, label="SQL model")]
         )
+    described = column_descriptions(model.table, model.ddl_path)
     definition_metadata = {
         "sql_file": dg.MetadataValue.path(str(model.path)),
         "dagster/table_name": model.table,
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in model.columns]),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(c, t, description=described.get(c)) for c, t in model.columns]
+        ),
         "dagster/code_references": code_refs,
         "lookback_sessions": model.lookback_sessions,
         "python_post": model.python_post or "none",
