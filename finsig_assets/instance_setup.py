@@ -90,10 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = write_instance_config(args.dagster_home, args.force)
     print(f"Dagster instance config: {path}")
+    create_storage(args.dagster_home)
     if settings.warehouse_profile() == "ducklake":
         set_pool_limit(args.dagster_home, "duckdb_writer", DUCKLAKE_WRITERS)
         print(f"DuckLake warehouse: pool duckdb_writer allows {DUCKLAKE_WRITERS} writing steps at once")
     return 0
+
+
+def create_storage(dagster_home: Path) -> None:
+    """Open the instance once, so its storage (SQLite: runs, schedules, event index) exists
+    before anything else opens it. Otherwise the first processes to open a new home -- a run's
+    step processes, ``dagster dev`` beside a CLI run -- each create and stamp the schedule
+    database, and one of them fails in alembic ("more than one head present")."""
+    open_instance(dagster_home).dispose()
 
 
 # Steps that may write a DuckLake at once. Its writers do not share a file lock; commits that
