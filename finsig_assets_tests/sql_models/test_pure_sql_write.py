@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -24,6 +23,7 @@ from finsig_assets.sql_models import SqlModelError, compute_sql_model, load_sql_
 from finsig_assets.sql_models import runner
 from finsig_assets.sql_models.runner import result_metadata
 from finsig_assets.warehouse import DuckDBWarehouse, Transaction
+from finsig_assets_tests.sql_models.model_dirs import model_dir
 from finsig_assets_tests.sql_models.synthetic_bars import insert_bars, synthetic_bars
 
 DAYS = ["2024-03-04", "2024-03-05", "2024-03-06"]
@@ -68,11 +68,8 @@ def _write_model(sql_dir: Path, chunk: int = 1, close: str = "b.close") -> Path:
 
 @pytest.fixture
 def sql_dir(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "dbt_like_sql"
-    shutil.copytree(settings.sql_dir() / "tables", root / "tables")
-    (root / "tables" / "gold.tiny.sql").write_text(TINY_DDL)
+    root = model_dir(tmp_path, monkeypatch, "gold.tiny", TINY_DDL)
     _write_model(root)
-    monkeypatch.setenv("FINSIG_SQL_DIR", str(root))
     return root
 
 

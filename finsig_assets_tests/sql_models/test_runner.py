@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from finsig_assets.sql_models import (
 from finsig_assets.sql_models import runner
 from finsig_assets.trading_calendar import ownership_window
 from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets_tests.sql_models.model_dirs import model_dir
 from finsig_assets_tests.sql_models.synthetic_bars import insert_bars, synthetic_bars
 
 MARKET_BARS = dg.AssetKey(["silver", "market_bars"])
@@ -57,11 +57,8 @@ WHERE trade_date BETWEEN $first_date AND $last_date
 @pytest.fixture
 def sql_dir(tmp_path, monkeypatch) -> Path:
     """A dbt_like_sql/ of our own (the real table DDL plus gold.tiny), set as FINSIG_SQL_DIR."""
-    root = tmp_path / "dbt_like_sql"
-    shutil.copytree(settings.sql_dir() / "tables", root / "tables")
-    (root / "tables" / "gold.tiny.sql").write_text(TINY_DDL)
+    root = model_dir(tmp_path, monkeypatch, "gold.tiny", TINY_DDL)
     (root / "gold.tiny.sql").write_text(TINY_SQL)
-    monkeypatch.setenv("FINSIG_SQL_DIR", str(root))
     return root
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +11,7 @@ from finsig_assets import settings
 from finsig_assets.sql_models import SqlModelError, build_sql_asset, load_sql_model
 from finsig_assets.table_checks import LabelsWithinSession, OneRowPer, UniqueKeys
 from finsig_assets.warehouse import DuckDBWarehouse
+from finsig_assets_tests.sql_models.model_dirs import model_dir
 from finsig_assets_tests.sql_models.synthetic_bars import insert_bars, synthetic_bars
 from finsig_assets_tests.check_results import own_check_names, table_checks
 
@@ -35,11 +35,7 @@ WHERE trade_date BETWEEN $first_date AND $last_date AND close > $min_close
 
 @pytest.fixture
 def sql_dir(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "dbt_like_sql"
-    shutil.copytree(settings.sql_dir() / "tables", root / "tables")
-    (root / "tables" / "gold.tiny.sql").write_text(TINY_DDL)
-    monkeypatch.setenv("FINSIG_SQL_DIR", str(root))
-    return root
+    return model_dir(tmp_path, monkeypatch, "gold.tiny", TINY_DDL)
 
 
 def write(sql_dir: Path, checks: str, body: str = BODY) -> Path:
