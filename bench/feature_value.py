@@ -52,8 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
+from demo_graph import materialize_demo  # bench/demo_graph.py (this script's folder is on sys.path)
+
 os.environ.setdefault("FINSIG_LANDING_SETTLE_SECONDS", "0")
-FIRST_SESSION = "2024-01-02"
 
 # Market columns by group: ORIGINAL groups are the features the model had before the catalogue
 # grew; NEW groups are the rest of the replaced system's catalogue. Every market column of the
@@ -99,38 +100,11 @@ def group_columns(market: list[str]) -> dict[str, list[str]]:
 def build_examples(workdir: Path, sessions: int, seed: int, news_effect: float, articles: int):
     import dagster as dg
 
-    from finsig_assets.definitions import defs
-    from finsig_assets.demo_data import write_demo_landing
-    from finsig_assets.landing_zone import LandingZone
-    from finsig_assets.ml import MlflowTracking
     from finsig_assets.ml.training_table import discover_features, read_labelled_examples
-    from finsig_assets.sentiment.backend_selection import SentimentResource
-    from finsig_assets.warehouse import DuckDBWarehouse
 
-    summary = write_demo_landing(
-        workdir / "landing", first_session=FIRST_SESSION, n_sessions=sessions, seed=seed,
-        news_effect=news_effect, articles_per_session=articles,
+    warehouse, summary = materialize_demo(
+        workdir, dg.AssetSelection.assets("gold/training_examples").upstream(), sessions, seed, news_effect, articles
     )
-    warehouse = DuckDBWarehouse(database=str(workdir / "warehouse.duckdb"))
-    resources = {
-        "warehouse": warehouse,
-        "landing": LandingZone(root=str(workdir / "landing")),
-        "sentiment": SentimentResource(backend="lexicon"),
-        # Not used (nothing of ml/ runs): every resource of the definitions must be given.
-        "mlflow": MlflowTracking(tracking_uri=f"sqlite:///{workdir / 'mlflow' / 'mlflow.db'}", ui_url=None),
-    }
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    result = dg.materialize(
-        assets,
-        selection=dg.AssetSelection.assets("gold/training_examples").upstream(),
-        resources=resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        tags={
-            "dagster/asset_partition_range_start": summary.first_session,
-            "dagster/asset_partition_range_end": summary.last_session,
-        },
-    )
-    assert result.success
     features = discover_features(warehouse)
     first, last = (dt.date.fromisoformat(str(d)) for d in (summary.first_session, summary.last_session))
     frame = read_labelled_examples(warehouse, first, last, features, rth_only=True).sort("ts")
@@ -173,14 +147,13 @@ def walk_forward(frame, candidates: dict[str, list[str]], window: int, step: int
 def compare(predictions: dict, y: np.ndarray, clusters: np.ndarray, reference: str) -> list[dict]:
     from finsig_assets.ml.auc_inference import paired_auc_test
     from finsig_assets.ml.evaluation_metrics import auc
+    from finsig_assets.ml.loss_differential import paired_loss_test
 
     out = []
     base = predictions[reference]
     for name, p in predictions.items():
         row = {"set": name, "auc": auc(y, p), "brier": float(np.mean((y - p) ** 2))}
         if name != reference:
-            from finsig_assets.ml.loss_differential import paired_loss_test
-
             better = paired_auc_test(y, p, base, clusters)
             worse = paired_auc_test(y, base, p, clusters)
             brier_better = paired_loss_test(y.astype(float), p, base, clusters)

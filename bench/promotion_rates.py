@@ -37,46 +37,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-FIRST_SESSION = "2024-01-02"
+from demo_graph import materialize_demo  # bench/demo_graph.py (this script's folder is on sys.path)
+
 os.environ.setdefault("FINSIG_LANDING_SETTLE_SECONDS", "0")
 
 
 def run_case(seed: int, news_effect: float, sessions: int, articles: int, workdir: Path) -> dict:
     import dagster as dg
 
-    from finsig_assets.definitions import defs
-    from finsig_assets.demo_data import write_demo_landing
-    from finsig_assets.landing_zone import LandingZone
-    from finsig_assets.ml import MlflowTracking
     from finsig_assets.ml.evaluation_metrics import auc
-    from finsig_assets.sentiment.backend_selection import SentimentResource
-    from finsig_assets.warehouse import DuckDBWarehouse
 
     logging.disable(logging.WARNING)
     t0 = time.perf_counter()
-    summary = write_demo_landing(
-        workdir / "landing", first_session=FIRST_SESSION, n_sessions=sessions, seed=seed,
-        news_effect=news_effect, articles_per_session=articles,
+    warehouse, summary = materialize_demo(
+        workdir,
+        dg.AssetSelection.assets("ml/direction_model").upstream() | dg.AssetSelection.assets("ml/predictions"),
+        sessions, seed, news_effect, articles,
     )
-    warehouse = DuckDBWarehouse(database=str(workdir / "warehouse.duckdb"))
-    resources = {
-        "warehouse": warehouse,
-        "landing": LandingZone(root=str(workdir / "landing")),
-        "sentiment": SentimentResource(backend="lexicon"),
-        "mlflow": MlflowTracking(tracking_uri=f"sqlite:///{workdir / 'mlflow' / 'mlflow.db'}", ui_url=None),
-    }
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    result = dg.materialize(
-        assets,
-        selection=dg.AssetSelection.assets("ml/direction_model").upstream() | dg.AssetSelection.assets("ml/predictions"),
-        resources=resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        tags={
-            "dagster/asset_partition_range_start": summary.first_session,
-            "dagster/asset_partition_range_end": summary.last_session,
-        },
-    )
-    assert result.success
     runs = warehouse.query("SELECT * FROM ml.model_runs WHERE status = 'trained' ORDER BY trade_date")
     promoted = runs["promoted"].to_list()
     first = next((i for i, p in enumerate(promoted, start=1) if p), None)
